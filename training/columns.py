@@ -1,0 +1,31 @@
+"""Column names and event types of the input contract, in one place."""
+
+from __future__ import annotations
+
+USER_ID = "user_id"
+ITEM_ID = "item_id"
+EVENT = "event"
+TIMESTAMP = "timestamp"
+QUANTITY = "quantity"
+PRICE = "price"
+
+TITLE = "title"
+CATEGORY = "category"
+BRAND = "brand"
+DESCRIPTION = "description"
+TAGS = "tags"
+AVAILABLE = "available"
+
+VIEW = "view"
+CART = "cart"
+PURCHASE = "purchase"
+EVENT_TYPES: tuple[str, ...] = (VIEW, CART, PURCHASE)
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {VIEW: 1.0, CART: 3.0, PURCHASE: 5.0}
+
+EVENT_REQUIRED: tuple[str, ...] = (USER_ID, ITEM_ID, EVENT, TIMESTAMP)
+EVENT_OPTIONAL: tuple[str, ...] = (QUANTITY, PRICE)
+ITEM_REQUIRED: tuple[str, ...] = (ITEM_ID, TITLE, CATEGORY)
+ITEM_OPTIONAL: tuple[str, ...] = (BRAND, PRICE, DESCRIPTION, TAGS, AVAILABLE)
+USER_REQUIRED: tuple[str, ...] = (USER_ID,)
+
+TAG_SEPARATOR = "|"

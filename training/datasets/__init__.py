@@ -1,0 +1,1 @@
+"""Converters and generators that write datasets in the input contract."""

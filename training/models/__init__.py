@@ -1,0 +1,1 @@
+"""Recommenders behind one small interface (`fit`, `score`, `recommend`, `similar_items`)."""

@@ -1,0 +1,51 @@
+"""The run report: JSON for machines, Markdown for people."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+METRIC_COLUMNS = ("precision@10", "recall@10", "ndcg@10", "map@10", "coverage@10")
+
+
+def _fmt(v: object) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def to_markdown(report: dict) -> str:
+    lines = ["# recsvc training report", ""]
+    if "model_version" in report:
+        lines += [f"Model version: `{report['model_version']}`", ""]
+    lines += ["## Inputs", "", "| input | rows read | rows kept | skipped |", "|---|---|---|---|"]
+    for name, info in report.get("inputs", {}).items():
+        skipped = ", ".join(f"{k}: {v}" for k, v in info["skipped"].items()) or "none"
+        lines.append(f"| {name} | {info['rows_read']} | {info['rows_kept']} | {skipped} |")
+    unknown = report.get("items_not_in_catalog", {})
+    if unknown.get("count"):
+        lines += ["", f"{unknown['count']} items appear in events but not in the catalog (kept for CF, never shown): "
+                  + ", ".join(unknown["examples"][:10])]
+    ev = report.get("evaluation")
+    if ev:
+        lines += ["", "## Offline evaluation", "", f"Split: {ev['split']}. Users evaluated: {ev['users_evaluated']}.", ""]
+        lines += ["| model | " + " | ".join(METRIC_COLUMNS) + " | fit s |", "|---" * (len(METRIC_COLUMNS) + 2) + "|"]
+        for name, m in ev["models"].items():
+            lines.append(f"| {name} | " + " | ".join(_fmt(m[c]) for c in METRIC_COLUMNS) + f" | {m['fit_seconds']:.2f} |")
+    tuning = report.get("tuning")
+    if tuning:
+        lines += ["", "## Tuning (validation split cut from the training part)", ""]
+        lines += [f"- blend weights: {tuning['blend_weights']}, history shrink {tuning['history_shrink']}"]
+        lines += [f"- {k}: NDCG@10 {_fmt(v)}" for k, v in tuning["validation_ndcg@10"].items()]
+    for section in report.get("extra_sections", []):
+        lines += ["", section]
+    timings = report.get("timings_seconds", {})
+    if timings:
+        lines += ["", "## Timings", ""] + [f"- {k}: {v:.2f} s" for k, v in timings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, out_dir: str | Path) -> dict[str, str]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    (out / "report.md").write_text(to_markdown(report), encoding="utf-8")
+    return {"json": str(out / "report.json"), "markdown": str(out / "report.md")}
