@@ -51,12 +51,24 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-n", type=_positive_int, default=100, help="items per user list (default 100)")
     p.add_argument("--similar-n", type=_positive_int, default=20, help="items per similar-items list (default 20)")
     p.add_argument("--exclude-seen", choices=["purchased", "interacted", "none"], default="purchased")
-    p.add_argument("--event-weights", type=parse_weights, default=dict(C.DEFAULT_EVENT_WEIGHTS),
-                   help="e.g. view=1,cart=3,purchase=5")
-    p.add_argument("--recency-half-life-days", type=float, default=None,
-                   help="decay older events when learning (default: no decay)")
-    p.add_argument("--history-half-life", type=float, default=10.0,
-                   help="events; weight of a user's older events when scoring (0: no decay)")
+    p.add_argument(
+        "--event-weights",
+        type=parse_weights,
+        default=dict(C.DEFAULT_EVENT_WEIGHTS),
+        help="e.g. view=1,cart=3,purchase=5",
+    )
+    p.add_argument(
+        "--recency-half-life-days",
+        type=float,
+        default=None,
+        help="decay older events when learning (default: no decay)",
+    )
+    p.add_argument(
+        "--history-half-life",
+        type=float,
+        default=10.0,
+        help="events; weight of a user's older events when scoring (0: no decay)",
+    )
     p.add_argument("--eval-users", type=_positive_int, default=5000, help="users sampled for validation and test")
     p.add_argument("--no-eval", action="store_true", help="skip the test-holdout evaluation")
     p.add_argument("--seed", type=int, default=42)
@@ -101,16 +113,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def print_summary(report: dict, outputs: dict, seconds: float) -> None:
     ev = report["inputs"]["events"]
-    print(f"events: {ev['rows_kept']} kept of {ev['rows_read']} read"
-          + (f" (skipped: {ev['skipped']})" if ev["skipped"] else ""))
-    print(f"users: {report['output']['users']}, items: {report['output']['items']}, "
-          f"categories: {report['output']['categories']}")
+    print(
+        f"events: {ev['rows_kept']} kept of {ev['rows_read']} read"
+        + (f" (skipped: {ev['skipped']})" if ev["skipped"] else "")
+    )
+    print(
+        f"users: {report['output']['users']}, items: {report['output']['items']}, "
+        f"categories: {report['output']['categories']}"
+    )
     if "evaluation" in report:
         print("test holdout (k=10):")
         for name, m in report["evaluation"]["models"].items():
-            print(f"  {name:<11} ndcg {m['ndcg@10']:.4f}  recall {m['recall@10']:.4f}  "
-                  f"precision {m['precision@10']:.4f}  map {m['map@10']:.4f}  coverage {m['coverage@10']:.3f}  "
-                  f"fit {m['fit_seconds']:.2f}s")
+            print(
+                f"  {name:<11} ndcg {m['ndcg@10']:.4f}  recall {m['recall@10']:.4f}  "
+                f"precision {m['precision@10']:.4f}  map {m['map@10']:.4f}  coverage {m['coverage@10']:.3f}  "
+                f"fit {m['fit_seconds']:.2f}s"
+            )
     for key, value in outputs.items():
         print(f"{key}: {json.dumps(value) if not isinstance(value, str) else value}")
     print(f"done in {seconds:.1f}s")

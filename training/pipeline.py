@@ -19,7 +19,7 @@ from training.evaluation import eval_users, evaluate, relevant_sets
 from training.interactions import seen_matrix
 from training.loading import LoadReport, load_events, load_items, load_users
 from training.models.base import Recommender, top_k
-from training.models.hybrid import CONTENT, POPULARITY, Hybrid
+from training.models.hybrid import CONTENT, Hybrid
 from training.models.popularity import trending_scores
 from training.prepare import Prepared, prepare
 from training.split import time_holdout
@@ -129,40 +129,9 @@ def run(config: RunConfig) -> RunResult:
     report["inputs"]["events"]["users"] = int(events[C.USER_ID].nunique())
     report["inputs"]["events"]["items"] = int(events[C.ITEM_ID].nunique())
     report["inputs"]["events"]["by_type"] = {k: int(v) for k, v in events[C.EVENT].value_counts().items()}
-    prep_kw = dict(
-        weights=config.event_weights,
-        half_life_days=config.recency_half_life_days,
-        history_half_life=config.history_half_life,
-    )
+    prep_kw = prepare_kwargs(config)
 
-    # 1. Validation split cut from the training part only; tune there.
-    t = time.perf_counter()
-    train, test = time_holdout(events, config.holdout_fraction)
-    fit_part, valid = time_holdout(train, config.holdout_fraction)
-    if fit_part.empty or valid.empty:
-        raise TrainingError("too little history to tune: every user needs at least 3 events for a validation split")
-    p_val = prepare(fit_part, items, **prep_kw)
-    ex_val = exclusion(fit_part, p_val, config.exclude_seen)
-    rel_val = relevant_sets(p_val, valid, ex_val)
-    val_users = eval_users(rel_val, config.eval_users, config.seed)
-    if len(val_users) == 0:
-        raise TrainingError("no user has held-out validation events that the exclusion policy allows")
-    tuning = tune(p_val.data, val_users, rel_val, ex_val, config.seed, config.progress)
-    timings["tuning"] = time.perf_counter() - t
-    report["tuning"] = {
-        "validation_ndcg@10": tuning.validation,
-        "chosen": tuning.params,
-        "blend_weights": tuning.weights,
-        "history_shrink": tuning.history_shrink,
-        "trials": tuning.trials,
-        "validation_users": int(len(val_users)),
-    }
-
-    # 2. Test evaluation: refit the chosen models on train, score the held-out test events.
-    if config.evaluate:
-        t = time.perf_counter()
-        report["evaluation"] = evaluate_models(train, test, items, tuning, config, prep_kw)
-        timings["evaluation"] = time.perf_counter() - t
+    tuning = tune_and_evaluate(events, items, config, report, timings)
 
     # 3. Final fit on all events and the lists to serve.
     t = time.perf_counter()
@@ -199,6 +168,51 @@ def run(config: RunConfig) -> RunResult:
         users_frame=users_frame,
         report=report,
     )
+
+
+def prepare_kwargs(config: RunConfig) -> dict:
+    return dict(
+        weights=config.event_weights,
+        half_life_days=config.recency_half_life_days,
+        history_half_life=config.history_half_life,
+    )
+
+
+def tune_and_evaluate(
+    events: pd.DataFrame, items: pd.DataFrame, config: RunConfig, report: dict, timings: dict[str, float]
+) -> TuningResult:
+    """Tune on a validation split of the training part, then evaluate on the test holdout."""
+    prep_kw = prepare_kwargs(config)
+    # 1. Validation split cut from the training part only; tune there.
+    t = time.perf_counter()
+    train, test = time_holdout(events, config.holdout_fraction)
+    fit_part, valid = time_holdout(train, config.holdout_fraction)
+    if fit_part.empty or valid.empty:
+        raise TrainingError("too little history to tune: every user needs at least 3 events for a validation split")
+    p_val = prepare(fit_part, items, **prep_kw)
+    ex_val = exclusion(fit_part, p_val, config.exclude_seen)
+    rel_val = relevant_sets(p_val, valid, ex_val)
+    val_users = eval_users(rel_val, config.eval_users, config.seed)
+    if len(val_users) == 0:
+        raise TrainingError("no user has held-out validation events that the exclusion policy allows")
+    tuning = tune(p_val.data, val_users, rel_val, ex_val, config.seed, config.progress)
+    timings["tuning"] = time.perf_counter() - t
+    report["tuning"] = {
+        "validation_ndcg@10": tuning.validation,
+        "chosen": tuning.params,
+        "blend_weights": tuning.weights,
+        "history_shrink": tuning.history_shrink,
+        "trials": tuning.trials,
+        "validation_users": int(len(val_users)),
+    }
+
+    # 2. Test evaluation: refit the chosen models on train, score the held-out test events.
+    if config.evaluate:
+        t = time.perf_counter()
+        report["evaluation"] = evaluate_models(train, test, items, tuning, config, prep_kw)
+        timings["evaluation"] = time.perf_counter() - t
+
+    return tuning
 
 
 def evaluate_models(
@@ -274,7 +288,9 @@ def _top_list(ids: np.ndarray, scores: np.ndarray, n: int) -> list[tuple[str, fl
     return [(str(ids[i]), float(scores[i])) for i in order if scores[i] > 0]
 
 
-def popular_lists(p: Prepared, n: int, allowed: np.ndarray | None = None) -> tuple[dict[str, list[tuple[str, float]]], dict[str, list[tuple[str, float]]]]:
+def popular_lists(
+    p: Prepared, n: int, allowed: np.ndarray | None = None
+) -> tuple[dict[str, list[tuple[str, float]]], dict[str, list[tuple[str, float]]]]:
     """Popular and trending lists, globally (key '') and per category."""
     from training.models.popularity import Popularity
 

@@ -22,14 +22,25 @@ def to_markdown(report: dict) -> str:
         lines.append(f"| {name} | {info['rows_read']} | {info['rows_kept']} | {skipped} |")
     unknown = report.get("items_not_in_catalog", {})
     if unknown.get("count"):
-        lines += ["", f"{unknown['count']} items appear in events but not in the catalog (kept for CF, never shown): "
-                  + ", ".join(unknown["examples"][:10])]
+        lines += [
+            "",
+            f"{unknown['count']} items appear in events but not in the catalog (kept for CF, never shown): "
+            + ", ".join(unknown["examples"][:10]),
+        ]
     ev = report.get("evaluation")
     if ev:
-        lines += ["", "## Offline evaluation", "", f"Split: {ev['split']}. Users evaluated: {ev['users_evaluated']}.", ""]
+        lines += [
+            "",
+            "## Offline evaluation",
+            "",
+            f"Split: {ev['split']}. Users evaluated: {ev['users_evaluated']}.",
+            "",
+        ]
         lines += ["| model | " + " | ".join(METRIC_COLUMNS) + " | fit s |", "|---" * (len(METRIC_COLUMNS) + 2) + "|"]
         for name, m in ev["models"].items():
-            lines.append(f"| {name} | " + " | ".join(_fmt(m[c]) for c in METRIC_COLUMNS) + f" | {m['fit_seconds']:.2f} |")
+            lines.append(
+                f"| {name} | " + " | ".join(_fmt(m[c]) for c in METRIC_COLUMNS) + f" | {m['fit_seconds']:.2f} |"
+            )
     tuning = report.get("tuning")
     if tuning:
         lines += ["", "## Tuning (validation split cut from the training part)", ""]

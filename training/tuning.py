@@ -14,8 +14,8 @@ from training.evaluation import K, score_metrics
 from training.models.als import ALS
 from training.models.base import Recommender, TrainingData
 from training.models.content import ContentTFIDF
-from training.models.ease import MAX_ITEMS as EASE_MAX_ITEMS
 from training.models.ease import EASE
+from training.models.ease import MAX_ITEMS as EASE_MAX_ITEMS
 from training.models.hybrid import CONTENT, POPULARITY, blend
 from training.models.itemknn import ItemKNN
 from training.models.popularity import Popularity
@@ -41,7 +41,9 @@ def candidate_grid(n_items: int, seed: int) -> dict[str, list[Callable[[], Recom
 
 def describe(model: Recommender) -> dict:
     """The model's hyper-parameters as plain values (for the report)."""
-    return {k: v for k, v in vars(model).items() if not k.startswith("_") and isinstance(v, (int, float, str, type(None)))}
+    return {
+        k: v for k, v in vars(model).items() if not k.startswith("_") and isinstance(v, (int, float, str, type(None)))
+    }
 
 
 @dataclass
@@ -78,7 +80,9 @@ def tune(
             model = factory().fit(data)
             s = model.score(users)
             value = score_metrics(s, users, relevant, exclude)[METRIC]
-            trials.append({"model": family, "params": describe(model), METRIC: value, "seconds": time.perf_counter() - start})
+            trials.append(
+                {"model": family, "params": describe(model), METRIC: value, "seconds": time.perf_counter() - start}
+            )
             if value > best:
                 best, scores[family], chosen[family], params[family] = value, s, factory, describe(model)
             bar.update()

@@ -1,0 +1,149 @@
+"""End to end through the real CLI on small synthetic data and real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("shop")
+    res = cli("training.datasets", "synthetic", "--out", str(out), "--users", "300", "--items", "120", "--seed", "7")
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_run_exports_reports_and_excludes_purchases(shop: Path, tmp_path: Path) -> None:
+    res = cli(
+        "training",
+        "run",
+        "--events",
+        str(shop / "events.csv"),
+        "--items",
+        str(shop / "items.csv"),
+        "--users",
+        str(shop / "users.csv"),
+        "--export",
+        str(tmp_path / "exp"),
+        "--report-dir",
+        str(tmp_path / "rep"),
+        "--top-n",
+        "15",
+    )
+    assert res.returncode == 0, res.stderr
+    assert "hybrid" in res.stdout and "done in" in res.stdout
+    assert "OpenBLAS" not in res.stderr
+    lines = [json.loads(x) for x in (tmp_path / "exp" / "recommendations.jsonl").read_text().splitlines()]
+    assert len(lines) == 300 or len(lines) == len({x["user_id"] for x in lines})
+    first = lines[0]
+    assert set(first) == {"user_id", "items"} and 0 < len(first["items"]) <= 15
+    scores = [i["score"] for i in first["items"]]
+    assert scores == sorted(scores, reverse=True)
+    import pandas as pd
+
+    ev = pd.read_csv(shop / "events.csv", dtype=str)
+    bought = set(map(tuple, ev[ev.event == "purchase"][["user_id", "item_id"]].to_numpy()))
+    items = pd.read_csv(shop / "items.csv", dtype=str)
+    unavailable = set(items[items.available == "false"].item_id)
+    for row in lines:
+        for it in row["items"]:
+            assert (row["user_id"], it["item_id"]) not in bought
+            assert it["item_id"] not in unavailable
+    sims = [json.loads(x) for x in (tmp_path / "exp" / "similar_items.jsonl").read_text().splitlines()]
+    assert len(sims) == 120 and all(s["item_id"] not in {i["item_id"] for i in s["items"]} for s in sims)
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    models = report["evaluation"]["models"]
+    assert {"als", "itemknn", "ease", "content", "popularity", "hybrid"} <= set(models)
+    for m in models.values():
+        assert {"precision@10", "recall@10", "ndcg@10", "map@10", "coverage@10"} <= set(m)
+    assert models["hybrid"]["ndcg@10"] > models["popularity"]["ndcg@10"]
+    assert "## Offline evaluation" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_run_is_deterministic(shop: Path, tmp_path: Path) -> None:
+    outs = []
+    for k in range(2):
+        res = cli(
+            "training",
+            "run",
+            "--events",
+            str(shop / "events.csv"),
+            "--items",
+            str(shop / "items.csv"),
+            "--export",
+            str(tmp_path / f"e{k}"),
+            "--no-eval",
+            "--quiet",
+        )
+        assert res.returncode == 0, res.stderr
+        outs.append((tmp_path / f"e{k}" / "recommendations.jsonl").read_text())
+    assert outs[0] == outs[1]
+
+
+def test_bad_rows_reported_and_unknown_items_flagged(shop: Path, tmp_path: Path) -> None:
+    events = (
+        (shop / "events.csv").read_text()
+        + "\n".join(
+            [
+                '"U0000001","I000001","like","2026-05-01T00:00:00Z",1,',
+                '"U0000001","GHOST","view","2026-05-01T00:00:00Z",1,',
+                '"U0000001","I000001","view","not a date",1,',
+            ]
+        )
+        + "\n"
+    )
+    path = tmp_path / "events.csv"
+    path.write_text(events)
+    res = cli(
+        "training",
+        "run",
+        "--events",
+        str(path),
+        "--items",
+        str(shop / "items.csv"),
+        "--report-dir",
+        str(tmp_path / "rep"),
+        "--no-eval",
+        "--quiet",
+    )
+    assert res.returncode == 0, res.stderr
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert report["inputs"]["events"]["skipped"] == {"unknown_event": 1, "bad_timestamp": 1}
+    assert report["items_not_in_catalog"] == {"count": 1, "examples": ["GHOST"]}
+
+
+@pytest.mark.parametrize(
+    ("events_text", "fragment"),
+    [("user_id,item_id,event\nu,i,view\n", "column 'timestamp'"), ("", "empty")],
+)
+def test_bad_file_exits_2_naming_file_and_column(shop: Path, tmp_path: Path, events_text: str, fragment: str) -> None:
+    path = tmp_path / "broken.csv"
+    path.write_text(events_text)
+    res = cli("training", "run", "--events", str(path), "--items", str(shop / "items.csv"))
+    assert res.returncode == 2
+    assert str(path) in res.stderr and fragment in res.stderr
+
+
+def test_bad_flags_exit_nonzero(shop: Path) -> None:
+    res = cli(
+        "training",
+        "run",
+        "--events",
+        str(shop / "events.csv"),
+        "--items",
+        str(shop / "items.csv"),
+        "--event-weights",
+        "click=2",
+    )
+    assert res.returncode == 2 and "unknown event type 'click'" in res.stderr

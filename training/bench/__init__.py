@@ -1,0 +1,1 @@
+"""Benchmarks: offline quality on real data, and (with the service) load and publish speed."""
