@@ -1,0 +1,60 @@
+"""GET /v1/items/<item_id>/similar and GET /v1/popular."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from recsvc.api.lists import check_category, pick
+from recsvc.api.params import category_param, int_param, path_id
+from recsvc.errors import NotFound
+from recsvc.store import NoActiveVersion, RedisDown
+
+bp = Blueprint("items", __name__)
+
+
+@bp.get("/v1/items/<path:item_id>/similar")
+def similar(item_id: str):
+    path_id(item_id, "item_id")
+    n = int_param("n", 10, 1, 100)
+    category = category_param()
+    store = current_app.extensions["store"]
+    try:
+        catalog = store.current()
+        check_category(catalog, category)
+        if item_id not in catalog.items:
+            raise NotFound(f"unknown item '{item_id}'", code="unknown_item")
+        ranked = store.similar(catalog.version, item_id) or ([], [])
+        items = pick(ranked, catalog, n, category, skip={item_id})
+        source = "similar"
+    except (RedisDown, NoActiveVersion):
+        snap = store.fallback("similar")
+        if snap is not None and item_id not in snap.catalog.items:
+            raise NotFound(f"unknown item '{item_id}'", code="unknown_item") from None
+        items, version = [], None
+        if snap is not None:
+            check_category(snap.catalog, category)
+            cat = category or snap.catalog.items[item_id][1]
+            items = pick(snap.popular.get(cat, ([], [])), snap.catalog, n, cat, skip={item_id})
+            version = snap.catalog.version
+        return jsonify({"item_id": item_id, "model_version": version, "source": "fallback", "items": items})
+    return jsonify({"item_id": item_id, "model_version": catalog.version, "source": source, "items": items})
+
+
+@bp.get("/v1/popular")
+def popular():
+    n = int_param("n", 10, 1, 100)
+    category = category_param()
+    store = current_app.extensions["store"]
+    try:
+        catalog = store.current()
+        check_category(catalog, category)
+        items = pick(store.popular(catalog.version, category or ""), catalog, n, category)
+        return jsonify({"model_version": catalog.version, "category": category, "source": "popular", "items": items})
+    except (RedisDown, NoActiveVersion):
+        snap = store.fallback("popular")
+        items, version = [], None
+        if snap is not None:
+            check_category(snap.catalog, category)
+            items = pick(snap.popular.get(category or "", ([], [])), snap.catalog, n, category)
+            version = snap.catalog.version
+        return jsonify({"model_version": version, "category": category, "source": "fallback", "items": items})

@@ -1,0 +1,45 @@
+"""GET /v1/users/<user_id>/recommendations: the user's cached hybrid list, filtered at request time."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from recsvc.api.lists import check_category, pick
+from recsvc.api.params import category_param, exclude_param, int_param, path_id
+from recsvc.metrics import CACHE
+from recsvc.store import NoActiveVersion, RedisDown
+
+bp = Blueprint("recommendations", __name__)
+
+
+@bp.get("/v1/users/<path:user_id>/recommendations")
+def recommendations(user_id: str):
+    path_id(user_id, "user_id")
+    n = int_param("n", 10, 1, 100)
+    category = category_param()
+    exclude = exclude_param()
+    store = current_app.extensions["store"]
+    try:
+        catalog = store.current()
+        check_category(catalog, category)
+        ranked, bought = store.user_lists(catalog.version, user_id)
+        skip = exclude | bought
+        popular = store.popular(catalog.version, category or "")
+        if ranked is None:
+            CACHE.labels(result="miss").inc()
+            items, source = pick(popular, catalog, n, category, skip), "popular"
+        else:
+            CACHE.labels(result="hit").inc()
+            items = pick(ranked, catalog, n, category, skip)
+            if len(items) < n:  # filters left too few: fill from the (category) popular list
+                pick(popular, catalog, n, category, skip, out=items)
+            source = "personalized"
+    except (RedisDown, NoActiveVersion):
+        snap = store.fallback("recommendations")
+        items, version = [], None
+        if snap is not None:
+            check_category(snap.catalog, category)
+            items = pick(snap.popular.get(category or "", ([], [])), snap.catalog, n, category, exclude)
+            version = snap.catalog.version
+        return jsonify({"user_id": user_id, "model_version": version, "source": "fallback", "items": items})
+    return jsonify({"user_id": user_id, "model_version": catalog.version, "source": source, "items": items})

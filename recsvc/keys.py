@@ -1,0 +1,98 @@
+"""The Redis key schema and the encoding of published results.
+
+Shared by the writer (training.publish) and the readers (recsvc.store): no other module builds a
+key or decodes a value. Every result lives under a version namespace; one pointer names the active
+version, so switching versions is a single atomic SET.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import msgpack
+import numpy as np
+
+PREFIX = "recsvc"
+ACTIVE = f"{PREFIX}:active"  # string: the active version
+VERSIONS = f"{PREFIX}:versions"  # sorted set: version -> publish start (unix seconds)
+VERSION_STATE = f"{PREFIX}:version_state"  # hash: version -> "writing" | "complete"
+WRITING = "writing"
+COMPLETE = "complete"
+
+
+def _v(version: str) -> str:
+    return f"{PREFIX}:v:{version}"
+
+
+def version_pattern(version: str) -> str:
+    """SCAN pattern matching every key of one version."""
+    return f"{_v(version)}:*"
+
+
+def meta(version: str) -> str:
+    """Hash: trained_at, published_at, metrics (JSON), counts."""
+    return f"{_v(version)}:meta"
+
+
+def catalog(version: str) -> str:
+    """One blob: every showable item's title, category and availability."""
+    return f"{_v(version)}:catalog"
+
+
+def recs(version: str, user_id: str) -> str:
+    return f"{_v(version)}:rec:{user_id}"
+
+
+def purchased(version: str, user_id: str) -> str:
+    return f"{_v(version)}:bought:{user_id}"
+
+
+def similar(version: str, item_id: str) -> str:
+    return f"{_v(version)}:sim:{item_id}"
+
+
+def popular(version: str, category: str = "") -> str:
+    """Popular list; category '' is the global list."""
+    return f"{_v(version)}:pop:{category}"
+
+
+def trending(version: str, category: str = "") -> str:
+    return f"{_v(version)}:trend:{category}"
+
+
+def encode_list(item_ids: Sequence[str], scores: Sequence[float] | np.ndarray) -> bytes:
+    """A ranked list as msgpack [ids, float32 scores as raw bytes]: compact and fast to decode."""
+    return msgpack.packb([list(item_ids), np.asarray(scores, dtype="<f4").tobytes()], use_bin_type=True)
+
+
+def decode_list(blob: bytes | None) -> tuple[list[str], np.ndarray] | None:
+    if blob is None:
+        return None
+    ids, raw = msgpack.unpackb(blob, raw=False)
+    return ids, np.frombuffer(raw, dtype="<f4")
+
+
+def encode_ids(item_ids: Sequence[str]) -> bytes:
+    return msgpack.packb(list(item_ids), use_bin_type=True)
+
+
+def decode_ids(blob: bytes | None) -> list[str]:
+    return [] if blob is None else msgpack.unpackb(blob, raw=False)
+
+
+def encode_catalog(
+    item_ids: Sequence[str], titles: Sequence[str], categories: Sequence[str], available: Sequence[bool]
+) -> bytes:
+    """{item_id: [title, category, available]} for every item the lists may contain."""
+    return msgpack.packb(
+        {i: [t, c, bool(a)] for i, t, c, a in zip(item_ids, titles, categories, available)}, use_bin_type=True
+    )
+
+
+def decode_catalog(blob: bytes) -> dict[str, tuple[str, str, bool]]:
+    return {k: (v[0], v[1], v[2]) for k, v in msgpack.unpackb(blob, raw=False).items()}
+
+
+def encode_json(value: object) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"))

@@ -1,0 +1,60 @@
+"""Typed settings read from the environment inside the app factory; bad values fail at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got '{raw}'") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str
+    redis_timeout_s: float = 0.25
+    version_cache_s: float = 1.0
+    fallback_refresh_s: float = 30.0
+    redis_retry_s: float = 1.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        url = env.get("REDIS_URL", "").strip()
+        if not url:
+            raise SettingsError("REDIS_URL is required (e.g. redis://localhost:6379/0)")
+        parsed = urlparse(url)
+        if parsed.scheme not in ("redis", "rediss", "unix") or (parsed.scheme != "unix" and not parsed.hostname):
+            raise SettingsError("REDIS_URL must look like redis://HOST:PORT/DB")
+        try:
+            parsed.port  # noqa: B018 - raises on a non-numeric port
+        except ValueError:
+            raise SettingsError("REDIS_URL has an invalid port") from None
+        level = env.get("RECSVC_LOG_LEVEL", "INFO").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError(f"RECSVC_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got '{level}'")
+        return cls(
+            redis_url=url,
+            redis_timeout_s=_float(env, "RECSVC_REDIS_TIMEOUT_S", 0.25, 0.01, 30),
+            version_cache_s=_float(env, "RECSVC_VERSION_CACHE_S", 1.0, 0, 60),
+            fallback_refresh_s=_float(env, "RECSVC_FALLBACK_REFRESH_S", 30.0, 1, 3600),
+            redis_retry_s=_float(env, "RECSVC_REDIS_RETRY_S", 1.0, 0, 60),
+            log_level=level,
+        )

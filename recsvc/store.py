@@ -1,0 +1,178 @@
+"""Redis access for the service, with an explicit failure policy.
+
+Every read goes through `Store`. When Redis fails, the store marks it down for `redis_retry_s` and
+raises `RedisDown` straight away during that time (no request waits on a dead socket); the views
+then answer from the in-process fallback: the popular lists of the last active version seen,
+refreshed every `fallback_refresh_s`. Recovery is automatic: the next call after the retry delay
+tries Redis again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+import redis
+
+from recsvc import keys
+from recsvc.metrics import FALLBACKS, REDIS_ERRORS
+from recsvc.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Ranked = tuple[list[str], np.ndarray]
+EMPTY: Ranked = ([], np.zeros(0, dtype=np.float32))
+
+
+class RedisDown(Exception):
+    """Redis cannot be used right now; answer from the fallback."""
+
+
+class NoActiveVersion(Exception):
+    """Redis is up but nothing has been published yet."""
+
+
+@dataclass
+class Catalog:
+    version: str
+    items: dict[str, tuple[str, str, bool]]
+    categories: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def decode(cls, version: str, blob: bytes) -> Catalog:
+        items = keys.decode_catalog(blob)
+        return cls(version, items, frozenset(c for _, c, _ in items.values()))
+
+
+@dataclass
+class Snapshot:
+    """What the fallback serves while Redis is away."""
+
+    catalog: Catalog
+    popular: dict[str, Ranked]
+    taken_at: float
+
+
+class Store:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client = redis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+        )
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._version_checked = 0.0
+        self._catalogs: dict[str, Catalog] = {}
+        self._down_until = 0.0
+        self._snapshot: Snapshot | None = None
+
+    # -- failure policy -------------------------------------------------------------------------
+    def _call(self, fn: Callable[[], T]) -> T:
+        if time.monotonic() < self._down_until:
+            raise RedisDown("redis marked down")
+        try:
+            return fn()
+        except redis.RedisError as exc:
+            self._down_until = time.monotonic() + self.settings.redis_retry_s
+            REDIS_ERRORS.inc()
+            log.warning("redis unavailable, serving fallback: %s", exc.__class__.__name__)
+            raise RedisDown(str(exc)) from exc
+
+    @property
+    def redis_marked_down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    # -- versions and catalog ---------------------------------------------------------------------
+    def active_version(self) -> str:
+        now = time.monotonic()
+        if self._version is None or now - self._version_checked >= self.settings.version_cache_s:
+            raw = self._call(lambda: self.client.get(keys.ACTIVE))
+            self._version = raw.decode() if raw else None
+            self._version_checked = now
+        if self._version is None:
+            raise NoActiveVersion("no model version has been published yet")
+        return self._version
+
+    def catalog(self, version: str) -> Catalog:
+        cat = self._catalogs.get(version)
+        if cat is None:
+            blob = self._call(lambda: self.client.get(keys.catalog(version)))
+            if blob is None:
+                # The version vanished (pruned between our pointer read and now): re-read the pointer.
+                self._version = None
+                raise NoActiveVersion(f"version {version} has no catalog")
+            cat = Catalog.decode(version, blob)
+            with self._lock:
+                self._catalogs = {v: c for v, c in self._catalogs.items() if v == self._version} | {version: cat}
+        return cat
+
+    def current(self) -> Catalog:
+        """The active version's catalog; refreshes the fallback snapshot when it is due."""
+        catalog = self.catalog(self.active_version())
+        snap = self._snapshot
+        if (
+            snap is None
+            or snap.catalog.version != catalog.version
+            or (time.monotonic() - snap.taken_at > self.settings.fallback_refresh_s)
+        ):
+            self._refresh_snapshot(catalog)
+        return catalog
+
+    def _refresh_snapshot(self, catalog: Catalog) -> None:
+        cats = ["", *sorted(catalog.categories)]
+        pipe = self.client.pipeline(transaction=False)
+        for c in cats:
+            pipe.get(keys.popular(catalog.version, c))
+        blobs = self._call(pipe.execute)
+        popular = {c: keys.decode_list(b) or EMPTY for c, b in zip(cats, blobs)}
+        self._snapshot = Snapshot(catalog, popular, time.monotonic())
+
+    # -- reads ----------------------------------------------------------------------------------------
+    def user_lists(self, version: str, user_id: str) -> tuple[Ranked | None, set[str]]:
+        """The user's cached list (None for an unknown user) and purchased items, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(keys.recs(version, user_id))
+        pipe.get(keys.purchased(version, user_id))
+        rec, bought = self._call(pipe.execute)
+        return keys.decode_list(rec), set(keys.decode_ids(bought))
+
+    def similar(self, version: str, item_id: str) -> Ranked | None:
+        return keys.decode_list(self._call(lambda: self.client.get(keys.similar(version, item_id))))
+
+    def popular(self, version: str, category: str = "") -> Ranked:
+        snap = self._snapshot
+        if snap is not None and snap.catalog.version == version:
+            return snap.popular.get(category, EMPTY)
+        return keys.decode_list(self._call(lambda: self.client.get(keys.popular(version, category)))) or EMPTY
+
+    def meta(self, version: str) -> dict:
+        raw = self._call(lambda: self.client.hgetall(keys.meta(version)))
+        meta = {k.decode(): v.decode() for k, v in raw.items()}
+        for field_name in ("metrics", "config"):
+            if field_name in meta:
+                meta[field_name] = json.loads(meta[field_name])
+        return meta
+
+    def ready(self) -> tuple[bool, str]:
+        try:
+            self._down_until = 0.0  # a readiness probe always asks Redis itself
+            self._call(self.client.ping)
+            version = self._call(lambda: self.client.get(keys.ACTIVE))
+        except RedisDown:
+            return False, "redis unreachable"
+        if not version:
+            return False, "no active model version"
+        return True, version.decode()
+
+    # -- fallback -------------------------------------------------------------------------------------
+    def fallback(self, endpoint: str) -> Snapshot | None:
+        FALLBACKS.labels(endpoint=endpoint).inc()
+        return self._snapshot
