@@ -3,49 +3,65 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 
-from flask import Flask, g, request
+from flask import Flask, request
 
 from recsvc import errors, logs
 from recsvc.api import health, items, recommendations
-from recsvc.metrics import REQUEST_SECONDS
+from recsvc.jsonio import OrjsonProvider
+from recsvc.metrics import observe_request
 from recsvc.settings import Settings
 from recsvc.store import Store
 
 access_log = logging.getLogger("recsvc.access")
+STARTED = "recsvc.started"
+REQUEST_ID = "recsvc.request_id"
+
+
+class RequestTimer:
+    """WSGI middleware: stamps the start time and the request id (the caller's X-Request-ID or a new one)."""
+
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        environ[STARTED] = time.perf_counter()
+        given = environ.get("HTTP_X_REQUEST_ID", "")
+        environ[REQUEST_ID] = given[:64] if given else os.urandom(8).hex()
+        return self.wsgi_app(environ, start_response)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
     app = Flask(__name__)
-    app.json.sort_keys = False
+    app.json = OrjsonProvider(app)
     app.config["SETTINGS"] = settings
     app.extensions["store"] = Store(settings)
     for module in (recommendations, items, health):
         app.register_blueprint(module.bp)
     errors.register_error_handlers(app)
 
-    @app.before_request
-    def _start() -> None:
-        g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
-        g.started = time.perf_counter()
+    app.wsgi_app = RequestTimer(app.wsgi_app)
+    access_log_on = settings.access_log
 
     @app.after_request
     def _finish(response):
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        REQUEST_SECONDS.labels(endpoint=endpoint, method=request.method, status=response.status_code).observe(elapsed)
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        if access_log.isEnabledFor(logging.INFO):
+        environ = request.environ
+        elapsed = time.perf_counter() - environ[STARTED]
+        rule = request.url_rule
+        status = response.status_code
+        observe_request(rule.rule if rule else "unmatched", environ["REQUEST_METHOD"], status, elapsed)
+        response.headers["X-Request-ID"] = environ[REQUEST_ID]
+        if access_log_on:
             access_log.info(
                 "request",
                 extra={
-                    "method": request.method,
+                    "method": environ["REQUEST_METHOD"],
                     "path": request.path,
-                    "status": response.status_code,
+                    "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
                 },
             )

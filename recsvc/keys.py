@@ -66,11 +66,12 @@ def encode_list(item_ids: Sequence[str], scores: Sequence[float] | np.ndarray) -
     return msgpack.packb([list(item_ids), np.asarray(scores, dtype="<f4").tobytes()], use_bin_type=True)
 
 
-def decode_list(blob: bytes | None) -> tuple[list[str], np.ndarray] | None:
+def decode_list(blob: bytes | None) -> tuple[list[str], list[float]] | None:
+    """(ids, scores rounded to 4 decimals as Python floats), ready to serialise."""
     if blob is None:
         return None
     ids, raw = msgpack.unpackb(blob, raw=False)
-    return ids, np.frombuffer(raw, dtype="<f4")
+    return ids, np.round(np.frombuffer(raw, dtype="<f4").astype(np.float64), 4).tolist()
 
 
 def encode_ids(item_ids: Sequence[str]) -> bytes:

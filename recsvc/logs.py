@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 
-from flask import g, has_request_context
+from flask import has_request_context, request
 
 
 class JsonFormatter(logging.Formatter):
@@ -18,8 +18,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if has_request_context() and "request_id" in g:
-            entry["request_id"] = g.request_id
+        if has_request_context():
+            entry["request_id"] = request.environ.get("recsvc.request_id")
         for key in ("method", "path", "status", "duration_ms"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)

@@ -22,6 +22,18 @@ REQUEST_SECONDS = Histogram(
 CACHE = Counter("recsvc_cache_total", "Cached-list lookups by result (hit: precomputed list found)", ["result"])
 FALLBACKS = Counter("recsvc_fallback_total", "Answers served from the in-process fallback", ["endpoint"])
 REDIS_ERRORS = Counter("recsvc_redis_errors_total", "Redis calls that failed")
+CACHE_HIT = CACHE.labels(result="hit")
+CACHE_MISS = CACHE.labels(result="miss")
+_latency_children: dict[tuple[str, str, int], object] = {}
+
+
+def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
+    """Record one request's latency; label children are cached (the lookup costs more than the observe)."""
+    key = (endpoint, method, status)
+    child = _latency_children.get(key)
+    if child is None:
+        child = _latency_children[key] = REQUEST_SECONDS.labels(endpoint=endpoint, method=method, status=status)
+    child.observe(seconds)
 
 
 def render() -> tuple[bytes, str]:

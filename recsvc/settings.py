@@ -32,6 +32,8 @@ class Settings:
     version_cache_s: float = 1.0
     fallback_refresh_s: float = 30.0
     redis_retry_s: float = 1.0
+    local_cache_users: int = 50_000
+    access_log: bool = True
     log_level: str = "INFO"
 
     @classmethod
@@ -56,5 +58,7 @@ class Settings:
             version_cache_s=_float(env, "RECSVC_VERSION_CACHE_S", 1.0, 0, 60),
             fallback_refresh_s=_float(env, "RECSVC_FALLBACK_REFRESH_S", 30.0, 1, 3600),
             redis_retry_s=_float(env, "RECSVC_REDIS_RETRY_S", 1.0, 0, 60),
+            local_cache_users=int(_float(env, "RECSVC_LOCAL_CACHE_USERS", 50_000, 0, 10_000_000)),
             log_level=level,
+            access_log=env.get("RECSVC_ACCESS_LOG", "1").strip().lower() not in ("0", "false", "no", "off"),
         )

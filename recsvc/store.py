@@ -17,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import numpy as np
 import redis
+from cachetools import LRUCache
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from recsvc import keys
 from recsvc.metrics import FALLBACKS, REDIS_ERRORS
@@ -26,8 +28,8 @@ from recsvc.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Ranked = tuple[list[str], np.ndarray]
-EMPTY: Ranked = ([], np.zeros(0, dtype=np.float32))
+Ranked = tuple[list[str], list[float]]
+EMPTY: Ranked = ([], [])
 
 
 class RedisDown(Exception):
@@ -66,8 +68,14 @@ class Store:
             settings.redis_url,
             socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.redis_timeout_s,
+            # No client-side retries: a failed call goes to the fallback at once instead of waiting.
+            retry=Retry(NoBackoff(), 0),
         )
         self._lock = threading.Lock()
+        self._local = threading.local()
+        self._local_cache: LRUCache | None = (
+            LRUCache(maxsize=settings.local_cache_users) if settings.local_cache_users > 0 else None
+        )
         self._version: str | None = None
         self._version_checked = 0.0
         self._catalogs: dict[str, Catalog] = {}
@@ -85,6 +93,18 @@ class Store:
             REDIS_ERRORS.inc()
             log.warning("redis unavailable, serving fallback: %s", exc.__class__.__name__)
             raise RedisDown(str(exc)) from exc
+
+    def _mget(self, *names: str) -> list[bytes | None]:
+        """MGET on a connection this thread keeps: the hot path skips the pool's per-call bookkeeping."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.client.connection_pool.make_connection()
+        try:
+            conn.send_command("MGET", *names)
+            return conn.read_response()
+        except (redis.RedisError, OSError) as exc:
+            conn.disconnect()
+            raise redis.ConnectionError(str(exc)) from exc
 
     @property
     def redis_marked_down(self) -> bool:
@@ -116,6 +136,8 @@ class Store:
 
     def current(self) -> Catalog:
         """The active version's catalog; refreshes the fallback snapshot when it is due."""
+        if self.redis_marked_down:
+            raise RedisDown("redis marked down")
         catalog = self.catalog(self.active_version())
         snap = self._snapshot
         if (
@@ -136,13 +158,23 @@ class Store:
         self._snapshot = Snapshot(catalog, popular, time.monotonic())
 
     # -- reads ----------------------------------------------------------------------------------------
-    def user_lists(self, version: str, user_id: str) -> tuple[Ranked | None, set[str]]:
-        """The user's cached list (None for an unknown user) and purchased items, in one round trip."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.get(keys.recs(version, user_id))
-        pipe.get(keys.purchased(version, user_id))
-        rec, bought = self._call(pipe.execute)
-        return keys.decode_list(rec), set(keys.decode_ids(bought))
+    def user_lists(self, version: str, user_id: str) -> tuple[Ranked | None, frozenset[str]]:
+        """The user's cached list (None for an unknown user) and purchased items, in one round trip.
+
+        A published version never changes, so decoded entries are kept in a bounded in-process LRU
+        keyed by (version, user); `local_cache_users=0` turns it off.
+        """
+        key = (version, user_id)
+        if self._local_cache is not None:
+            hit = self._local_cache.get(key)
+            if hit is not None:
+                return hit
+        rec, bought = self._call(lambda: self._mget(keys.recs(version, user_id), keys.purchased(version, user_id)))
+        value = (keys.decode_list(rec), frozenset(keys.decode_ids(bought)))
+        if self._local_cache is not None:
+            with self._lock:
+                self._local_cache[key] = value
+        return value
 
     def similar(self, version: str, item_id: str) -> Ranked | None:
         return keys.decode_list(self._call(lambda: self.client.get(keys.similar(version, item_id))))

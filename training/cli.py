@@ -48,6 +48,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--export", type=Path, help="write recommendations.jsonl and similar_items.jsonl here")
     p.add_argument("--report-dir", type=Path, help="write report.json and report.md here")
     p.add_argument("--redis", help="publish to this Redis URL (redis://HOST:PORT/DB)")
+    p.add_argument("--publish-batch", type=_positive_int, default=2000, help="Redis commands per pipeline")
+    p.add_argument("--keep-versions", type=_positive_int, default=3, help="complete versions kept for rollback")
     p.add_argument("--top-n", type=_positive_int, default=100, help="items per user list (default 100)")
     p.add_argument("--similar-n", type=_positive_int, default=20, help="items per similar-items list (default 20)")
     p.add_argument("--exclude-seen", choices=["purchased", "interacted", "none"], default="purchased")
@@ -103,7 +105,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "redis", None):
         from training.publish import publish_result
 
-        outputs["published_version"] = publish_result(result, args.redis)
+        outputs["published_version"] = publish_result(
+            result, args.redis, keep=args.keep_versions, batch=args.publish_batch, progress=config.progress
+        )
         result.report["model_version"] = outputs["published_version"]
     if args.report_dir:
         outputs["report"] = write_report(result.report, args.report_dir)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 
 from recsvc.errors import BadRequest
 from recsvc.store import Catalog, Ranked
@@ -18,23 +18,24 @@ def pick(
     catalog: Catalog,
     n: int,
     category: str | None = None,
-    skip: Iterable[str] = (),
+    skip: Collection[str] = (),
     out: list[dict] | None = None,
 ) -> list[dict]:
     """Append up to n items from `ranked` that are in the catalog, available, in `category` and not in `skip`."""
     out = [] if out is None else out
     taken = {entry["item_id"] for entry in out}
-    skip = set(skip)
     items = catalog.items
     ids, scores = ranked
+    room = n - len(out)
     for pos, item_id in enumerate(ids):
-        if len(out) >= n:
+        if room <= 0:
             break
         if item_id in skip or item_id in taken:
             continue
         info = items.get(item_id)
         if info is None or not info[2] or (category is not None and info[1] != category):
             continue
-        out.append({"item_id": item_id, "score": round(float(scores[pos]), 4), "title": info[0], "category": info[1]})
+        out.append({"item_id": item_id, "score": scores[pos], "title": info[0], "category": info[1]})
         taken.add(item_id)
+        room -= 1
     return out

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, jsonify
 
 from recsvc.api.lists import check_category, pick
 from recsvc.api.params import category_param, exclude_param, int_param, path_id
-from recsvc.metrics import CACHE
+from recsvc.metrics import CACHE_HIT, CACHE_MISS
 from recsvc.store import NoActiveVersion, RedisDown
 
 bp = Blueprint("recommendations", __name__)
@@ -23,13 +23,13 @@ def recommendations(user_id: str):
         catalog = store.current()
         check_category(catalog, category)
         ranked, bought = store.user_lists(catalog.version, user_id)
-        skip = exclude | bought
+        skip = exclude | bought if bought else exclude
         popular = store.popular(catalog.version, category or "")
         if ranked is None:
-            CACHE.labels(result="miss").inc()
+            CACHE_MISS.inc()
             items, source = pick(popular, catalog, n, category, skip), "popular"
         else:
-            CACHE.labels(result="hit").inc()
+            CACHE_HIT.inc()
             items = pick(ranked, catalog, n, category, skip)
             if len(items) < n:  # filters left too few: fill from the (category) popular list
                 pick(popular, catalog, n, category, skip, out=items)

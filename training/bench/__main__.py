@@ -71,7 +71,22 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--exclude-seen", default="interacted", choices=["purchased", "interacted", "none"])
     q.add_argument("--seed", type=int, default=42)
     q.add_argument("--json", type=Path, help="also write the full report here")
+    ld = sub.add_parser("load", help="wrk against gunicorn: recsvc vs a bare Flask app")
+    ld.add_argument("--rounds", type=int, default=3)
+    ld.add_argument("--seconds", type=int, default=10)
+    ld.add_argument("--connections", type=int, default=32)
+    pb = sub.add_parser("publish", help="bulk publish of N users x 100 items to a fresh Redis")
+    pb.add_argument("--users", type=int, default=1_000_000)
+    pb.add_argument("--items-per-user", type=int, default=100)
     args = parser.parse_args(argv)
+    if args.bench == "load":
+        from training.bench.load import main as load_main
+
+        return load_main(args.rounds, args.seconds, args.connections)
+    if args.bench == "publish":
+        from training.bench.publish import main as publish_main
+
+        return publish_main(args.users, args.items_per_user)
     try:
         return quality(args.data, args.exclude_seen, args.seed, args.json)
     except TrainingError as exc:

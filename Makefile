@@ -1,0 +1,62 @@
+# The two commands: `make demo` (train on the synthetic shop, publish to a local Redis, serve) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+REDIS_PORT ?= 6379
+PORT ?= 8000
+DEMO_DIR := data/demo
+export OPENBLAS_NUM_THREADS := 1
+
+.PHONY: setup demo test lint bench-quality bench-load bench-publish redis clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@command -v redis-server >/dev/null || { echo "installing redis-server"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+	@$(PYTHON) -c "import ensurepip" 2>/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-venv >/dev/null; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+redis: setup
+	@$(VENV)/bin/python -c "import redis,sys; redis.Redis(port=$(REDIS_PORT)).ping()" 2>/dev/null \
+		|| redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --daemonize yes --save "" >/dev/null
+	@sleep 0.3
+
+demo: setup redis
+	$(PY) -m training.datasets synthetic --out $(DEMO_DIR) --users 5000 --items 800 --seed 42
+	$(PY) -m training run --events $(DEMO_DIR)/events.csv --items $(DEMO_DIR)/items.csv --users $(DEMO_DIR)/users.csv \
+		--export $(DEMO_DIR)/export --report-dir $(DEMO_DIR)/report --redis redis://127.0.0.1:$(REDIS_PORT)/0
+	@echo; echo "Try (in another terminal):"
+	@echo "  curl -s 'localhost:$(PORT)/v1/users/U0000042/recommendations?n=5'"
+	@echo "  curl -s 'localhost:$(PORT)/v1/users/U0000042/recommendations?n=5&category=books&exclude=I000001'"
+	@echo "  curl -s 'localhost:$(PORT)/v1/items/I000010/similar?n=5'"
+	@echo "  curl -s 'localhost:$(PORT)/v1/popular?n=5&category=grocery'"
+	@echo "  curl -s 'localhost:$(PORT)/v1/model'; curl -s localhost:$(PORT)/readyz"
+	@echo "Report: $(DEMO_DIR)/report/report.md"; echo
+	REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0 RECSVC_BIND=127.0.0.1:$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py recsvc.wsgi:app
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench-quality: setup
+	$(PY) -m training.datasets movielens-100k --src ../shared/datasets/movielens-100k --out data/ml100k
+	$(PY) -m training.bench quality --data data/ml100k
+
+bench-load: setup
+	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq wrk >/dev/null; }
+	$(PY) -m training.bench load
+
+bench-publish: setup
+	$(PY) -m training.bench publish --users 1000000
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

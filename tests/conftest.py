@@ -1,0 +1,200 @@
+"""Shared fixtures: a real redis-server on a free port, a small trained shop, the app, real gunicorn."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RedisServer:
+    port: int
+    workdir: Path
+    proc: subprocess.Popen | None = None
+    persist: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            pytest.fail("redis-server is not installed: run `make setup` (apt-get install redis-server)")
+        self.proc = subprocess.Popen(
+            [
+                exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "3600 1" if self.persist else "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        for _ in range(200):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private Redis for tests that stop it or need it empty."""
+    server = RedisServer(free_port(), tmp_path, persist=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def shop_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from training.datasets.synthetic import generate, write
+
+    out = tmp_path_factory.mktemp("shop")
+    write(generate(300, 120, seed=11), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def run_result(shop_dir: Path):
+    """One real training run (no evaluation), with exclude-seen none so request-time filters matter."""
+    from training.pipeline import RunConfig, run
+
+    config = RunConfig(
+        events=[shop_dir / "events.csv"],
+        items=shop_dir / "items.csv",
+        top_n=30,
+        exclude_seen="none",
+        evaluate=False,
+        progress=False,
+        eval_users=500,
+    )
+    return run(config)
+
+
+@pytest.fixture(scope="session")
+def published(redis_server: RedisServer, run_result) -> str:
+    from training.publish import publish_result
+
+    return publish_result(run_result, redis_server.url)
+
+
+@pytest.fixture
+def app(redis_server: RedisServer, published: str):
+    from recsvc.app import create_app
+    from recsvc.settings import Settings
+
+    return create_app(Settings(redis_url=redis_server.url, version_cache_s=0))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@dataclass
+class Gunicorn:
+    proc: subprocess.Popen
+    base: str
+    log: Path
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return requests.get(self.base + path, timeout=5, **kw)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def start_gunicorn(redis_url: str, tmp_path: Path, **env_extra: str) -> Gunicorn:
+    port = free_port()
+    log = tmp_path / f"gunicorn-{port}.log"
+    env = dict(
+        os.environ,
+        REDIS_URL=redis_url,
+        RECSVC_BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY="2",
+        RECSVC_VERSION_CACHE_S="0.2",
+        RECSVC_REDIS_RETRY_S="0.5",
+        RECSVC_FALLBACK_REFRESH_S="2",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / f"prom-{port}"),
+    )
+    env.update(env_extra)
+    os.makedirs(env["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "recsvc.wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    g = Gunicorn(proc, f"http://127.0.0.1:{port}", log)
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: {log.read_text()[-2000:]}")
+        try:
+            if g.get("/healthz").status_code == 200:
+                return g
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    g.stop()
+    raise RuntimeError("gunicorn did not start")
+
+
+@pytest.fixture
+def gunicorn(redis_server: RedisServer, published: str, tmp_path: Path) -> Iterator[Gunicorn]:
+    g = start_gunicorn(redis_server.url, tmp_path)
+    yield g
+    g.stop()

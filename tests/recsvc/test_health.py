@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pytest
+
+from recsvc.app import create_app
+from recsvc.settings import Settings, SettingsError
+
+
+def test_healthz_and_readyz(client, published) -> None:
+    resp = client.get("/healthz")
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
+    resp = client.get("/readyz")
+    assert resp.status_code == 200 and resp.get_json()["model_version"] == published
+
+
+def test_readyz_503_without_a_published_version(own_redis) -> None:
+    app = create_app(Settings(redis_url=own_redis.url))
+    resp = app.test_client().get("/readyz")
+    assert resp.status_code == 503 and resp.get_json()["reason"] == "no active model version"
+    body = app.test_client().get("/v1/users/u/recommendations").get_json()
+    assert body["source"] == "fallback" and body["items"] == []
+    assert app.test_client().get("/v1/model").status_code == 404
+
+
+def test_model_endpoint(client, published) -> None:
+    body = client.get("/v1/model").get_json()
+    assert body["model_version"] == published and body["trained_at"] and body["users"] == 300
+
+
+def test_metrics_and_request_id(client) -> None:
+    resp = client.get("/v1/popular", headers={"X-Request-ID": "abc123"})
+    assert resp.headers["X-Request-ID"] == "abc123"
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "recsvc_request_seconds_bucket" in text and 'endpoint="/v1/popular"' in text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"), [("get", "/nope", 404), ("post", "/v1/popular", 405), ("delete", "/healthz", 405)]
+)
+def test_routing_errors_are_json(client, method: str, path: str, status: int) -> None:
+    resp = getattr(client, method)(path)
+    assert resp.status_code == status and resp.is_json and "error" in resp.get_json()
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({}, "REDIS_URL is required"),
+        ({"REDIS_URL": "http://x"}, "redis://"),
+        ({"REDIS_URL": "redis://h:notaport/0"}, "invalid port"),
+        ({"REDIS_URL": "redis://h:1/0", "RECSVC_REDIS_TIMEOUT_S": "fast"}, "RECSVC_REDIS_TIMEOUT_S"),
+        ({"REDIS_URL": "redis://h:1/0", "RECSVC_LOG_LEVEL": "LOUD"}, "RECSVC_LOG_LEVEL"),
+    ],
+)
+def test_bad_settings(env: dict, fragment: str) -> None:
+    with pytest.raises(SettingsError, match=fragment):
+        Settings.from_env(env)

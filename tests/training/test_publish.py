@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from recsvc import keys
+from tests.conftest import ROOT
+from training.publish import PublishError, activate, cleanup_stale, list_versions, prune, publish_result
+
+
+def test_publish_writes_everything_under_one_version(own_redis, run_result) -> None:
+    v = publish_result(run_result, own_redis.url)
+    c = own_redis.client()
+    assert c.get(keys.ACTIVE).decode() == v
+    user, item = str(run_result.user_ids[0]), str(run_result.item_ids[0])
+    ids, scores = keys.decode_list(c.get(keys.recs(v, user)))
+    assert ids == [i for i in run_result.rec_items[0] if i]
+    assert scores == pytest.approx(list(run_result.rec_scores[0][: len(ids)]), abs=1e-4)
+    assert keys.decode_list(c.get(keys.similar(v, item)))[0] == [i for i in run_result.similar_items[0] if i]
+    assert keys.decode_list(c.get(keys.popular(v)))[0] == [i for i, _ in run_result.popular[""]]
+    buyer = next(iter(run_result.purchased))
+    assert keys.decode_ids(c.get(keys.purchased(v, buyer))) == run_result.purchased[buyer]
+    assert len(keys.decode_catalog(c.get(keys.catalog(v)))) == int(run_result.catalog.in_catalog.sum())
+    assert c.hget(keys.meta(v), "users").decode() == str(len(run_result.user_ids))
+    # Nothing outside the version namespace but the three control keys.
+    others = {k.decode() for k in c.scan_iter() if not k.decode().startswith(f"{keys.PREFIX}:v:{v}:")}
+    assert others == {keys.ACTIVE, keys.VERSIONS, keys.VERSION_STATE}
+
+
+def test_keep_prune_and_rollback(own_redis, run_result) -> None:
+    versions = [publish_result(run_result, own_redis.url, keep=2) for _ in range(4)]
+    c = own_redis.client()
+    listed = list_versions(c)
+    assert [v["version"] for v in listed] == versions[-2:]
+    assert listed[-1]["active"] and all(v["state"] == keys.COMPLETE for v in listed)
+    assert not list(c.scan_iter(match=keys.version_pattern(versions[0])))
+    activate(c, versions[-2])
+    assert c.get(keys.ACTIVE).decode() == versions[-2]
+    with pytest.raises(PublishError, match="not a complete"):
+        activate(c, "nope")
+    # The active (older) version survives pruning to one.
+    assert prune(c, keep=1) == []
+    assert prune(c, keep=0) == [versions[-1]]
+
+
+def test_cleanup_only_touches_non_active_writing_versions(own_redis, run_result) -> None:
+    v = publish_result(run_result, own_redis.url)
+    c = own_redis.client()
+    c.hset(keys.VERSION_STATE, "crashed", keys.WRITING)
+    c.set(keys.recs("crashed", "u1"), b"x")
+    assert cleanup_stale(c) == ["crashed"]
+    assert c.get(keys.recs("crashed", "u1")) is None and c.get(keys.ACTIVE).decode() == v
+
+
+def test_versions_cli(own_redis, run_result) -> None:
+    v1 = publish_result(run_result, own_redis.url)
+    v2 = publish_result(run_result, own_redis.url)
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "training", "versions", "--redis", own_redis.url, *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    out = cli("list")
+    assert out.returncode == 0 and v1 in out.stdout and v2 in out.stdout
+    assert cli("activate", v1).returncode == 0
+    assert own_redis.client().get(keys.ACTIVE).decode() == v1
+    bad = cli("activate", "missing")
+    assert bad.returncode == 4 and "not a complete published version" in bad.stderr
+    assert cli("prune", "--keep", "1").returncode == 0
+
+
+def test_unreachable_redis_is_a_clear_error(run_result) -> None:
+    with pytest.raises(PublishError, match="cannot reach Redis"):
+        publish_result(run_result, "redis://127.0.0.1:1/0")
