@@ -9,7 +9,7 @@ import time
 from flask import Flask, request
 
 from recsvc import errors, logs
-from recsvc.api import health, items, recommendations
+from recsvc.api import health, items, recommendations, segments
 from recsvc.jsonio import OrjsonProvider
 from recsvc.metrics import observe_request
 from recsvc.settings import Settings
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json = OrjsonProvider(app)
     app.config["SETTINGS"] = settings
     app.extensions["store"] = Store(settings)
-    for module in (recommendations, items, health):
+    for module in (recommendations, items, segments, health):
         app.register_blueprint(module.bp)
     errors.register_error_handlers(app)
 

@@ -61,6 +61,33 @@ def trending(version: str, category: str = "") -> str:
     return f"{_v(version)}:trend:{category}"
 
 
+def profile(version: str, user_id: str) -> str:
+    """msgpack dict: segment, cluster, lifecycle stage, RFM and CLV of one customer."""
+    return f"{_v(version)}:profile:{user_id}"
+
+
+def segments(version: str) -> str:
+    """msgpack list of every segment: id, name, kind, size, description, mean_clv."""
+    return f"{_v(version)}:segments"
+
+
+def segment_members(version: str, segment_id: str) -> str:
+    """Sorted set of user ids (all scores 0): lexicographic order gives stable cursor pages."""
+    return f"{_v(version)}:members:{segment_id}"
+
+
+def segment_popular(version: str, segment_id: str) -> str:
+    return f"{_v(version)}:segpop:{segment_id}"
+
+
+def encode_obj(value: object) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def decode_obj(blob: bytes | None) -> object:
+    return None if blob is None else msgpack.unpackb(blob, raw=False)
+
+
 def encode_list(item_ids: Sequence[str], scores: Sequence[float] | np.ndarray) -> bytes:
     """A ranked list as msgpack [ids, float32 scores as raw bytes]: compact and fast to decode."""
     return msgpack.packb([list(item_ids), np.asarray(scores, dtype="<f4").tobytes()], use_bin_type=True)

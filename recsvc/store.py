@@ -158,8 +158,11 @@ class Store:
         self._snapshot = Snapshot(catalog, popular, time.monotonic())
 
     # -- reads ----------------------------------------------------------------------------------------
-    def user_lists(self, version: str, user_id: str) -> tuple[Ranked | None, frozenset[str]]:
-        """The user's cached list (None for an unknown user) and purchased items, in one round trip.
+    def user_lists(self, version: str, user_id: str) -> tuple[Ranked | None, frozenset[str], str | None]:
+        """The user's cached list (None without one), purchased items and segment, in one round trip.
+
+        The segment (the RFM segment id, else the lifecycle one) is only decoded for users without a
+        list: their recommendations come from the segment's popular items.
 
         A published version never changes, so decoded entries are kept in a bounded in-process LRU
         keyed by (version, user); `local_cache_users=0` turns it off.
@@ -169,8 +172,16 @@ class Store:
             hit = self._local_cache.get(key)
             if hit is not None:
                 return hit
-        rec, bought = self._call(lambda: self._mget(keys.recs(version, user_id), keys.purchased(version, user_id)))
-        value = (keys.decode_list(rec), frozenset(keys.decode_ids(bought)))
+        rec, bought, profile = self._call(
+            lambda: self._mget(
+                keys.recs(version, user_id), keys.purchased(version, user_id), keys.profile(version, user_id)
+            )
+        )
+        segment = None
+        if rec is None and profile is not None:
+            ids = (keys.decode_obj(profile) or {}).get("segment_ids", {})
+            segment = ids.get("rfm") or ids.get("lifecycle")
+        value = (keys.decode_list(rec), frozenset(keys.decode_ids(bought)), segment)
         if self._local_cache is not None:
             with self._lock:
                 self._local_cache[key] = value
@@ -184,6 +195,23 @@ class Store:
         if snap is not None and snap.catalog.version == version:
             return snap.popular.get(category, EMPTY)
         return keys.decode_list(self._call(lambda: self.client.get(keys.popular(version, category)))) or EMPTY
+
+    def segment_popular(self, version: str, segment_id: str) -> Ranked | None:
+        return keys.decode_list(self._call(lambda: self.client.get(keys.segment_popular(version, segment_id))))
+
+    def profile(self, version: str, user_id: str) -> dict | None:
+        return keys.decode_obj(self._call(lambda: self.client.get(keys.profile(version, user_id))))
+
+    def segments(self, version: str) -> list[dict]:
+        return keys.decode_obj(self._call(lambda: self.client.get(keys.segments(version)))) or []
+
+    def segment_page(self, version: str, segment_id: str, after: str | None, limit: int) -> tuple[list[str], bool]:
+        """Up to `limit` member ids after `after` in lexicographic order, and whether more follow."""
+        low = f"({after}" if after is not None else "-"
+        key = keys.segment_members(version, segment_id)
+        raw = self._call(lambda: self.client.zrangebylex(key, low, "+", start=0, num=limit + 1))
+        ids = [r.decode() for r in raw]
+        return ids[:limit], len(ids) > limit
 
     def meta(self, version: str) -> dict:
         raw = self._call(lambda: self.client.hgetall(keys.meta(version)))

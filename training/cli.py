@@ -40,6 +40,27 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _timestamp(text: str):
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date or ISO-8601 time: '{text}'") from None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _k_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        k = (int(low), int(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a range like 2-8, got '{text}'") from None
+    if not 2 <= k[0] <= k[1] <= 50:
+        raise argparse.ArgumentTypeError("cluster range must satisfy 2 <= min <= max <= 50")
+    return k
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="train, evaluate, export and publish")
     p.add_argument("--events", type=Path, nargs="+", required=True, help="one or more event files (CSV or Parquet)")
@@ -74,6 +95,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-users", type=_positive_int, default=5000, help="users sampled for validation and test")
     p.add_argument("--no-eval", action="store_true", help="skip the test-holdout evaluation")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--as-of", type=_timestamp, help="reference date for RFM and CLV (default: the last event)")
+    p.add_argument("--clusters", type=_k_range, default=(2, 8), help="k range for k-means, e.g. 2-8")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -94,6 +117,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         history_half_life=args.history_half_life or None,
         eval_users=args.eval_users,
         seed=args.seed,
+        as_of=args.as_of,
+        cluster_range=args.clusters,
         evaluate=not args.no_eval,
         progress=not args.quiet and sys.stderr.isatty(),
     )
@@ -133,6 +158,12 @@ def print_summary(report: dict, outputs: dict, seconds: float) -> None:
                 f"precision {m['precision@10']:.4f}  map {m['map@10']:.4f}  coverage {m['coverage@10']:.3f}  "
                 f"fit {m['fit_seconds']:.2f}s"
             )
+    customers = report.get("customers", {})
+    if customers.get("segments"):
+        sizes = ", ".join(f"{s['id']} {s['size']}" for s in customers["segments"] if s["id"].startswith("lifecycle."))
+        print(f"lifecycle: {sizes}")
+    for warning in customers.get("warnings", []):
+        print(f"warning: {warning}")
     for key, value in outputs.items():
         print(f"{key}: {json.dumps(value) if not isinstance(value, str) else value}")
     print(f"done in {seconds:.1f}s")
@@ -142,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
+    from training.clv.cli import add_parser as add_clv
+
+    add_clv(sub)
     try:
         from training.versions import add_parser as add_versions
     except ImportError:  # publishing arrives with the serving issue

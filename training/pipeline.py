@@ -22,6 +22,8 @@ from training.models.base import Recommender, top_k
 from training.models.hybrid import CONTENT, Hybrid
 from training.models.popularity import trending_scores
 from training.prepare import Prepared, prepare
+from training.segments.profiles import CustomerResult
+from training.segments.profiles import build as build_customers
 from training.split import time_holdout
 from training.tuning import TuningResult, describe, tune
 
@@ -45,6 +47,8 @@ class RunConfig:
     holdout_fraction: float = 0.2
     eval_users: int | None = 5000
     seed: int = 42
+    as_of: pd.Timestamp | None = None
+    cluster_range: tuple[int, int] = (2, 8)
     evaluate: bool = True
     progress: bool = True
 
@@ -66,6 +70,7 @@ class RunResult:
     events: pd.DataFrame
     users_frame: pd.DataFrame | None
     report: dict
+    customers: CustomerResult | None = None
 
 
 def exclusion(events: pd.DataFrame, prepared: Prepared, policy: str) -> sp.csr_matrix:
@@ -148,6 +153,12 @@ def run(config: RunConfig) -> RunResult:
     timings["batch_lists"] = time.perf_counter() - t
     popular, trending = popular_lists(full, config.popular_n, allowed)
     purchased = purchased_items(events)
+    t = time.perf_counter()
+    customers = build_customers(
+        events, items, as_of=config.as_of, k_range=config.cluster_range, seed=config.seed, popular_n=config.popular_n
+    )
+    timings["customers"] = time.perf_counter() - t
+    report["customers"] = customers.report
 
     item_ids = full.items.ids
     timings["total"] = time.perf_counter() - t0
@@ -167,6 +178,7 @@ def run(config: RunConfig) -> RunResult:
         events=events,
         users_frame=users_frame,
         report=report,
+        customers=customers,
     )
 
 

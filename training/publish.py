@@ -169,6 +169,33 @@ class Publisher:
         return self.version
 
 
+def publish_customers(pub: Publisher, customers) -> None:
+    """Profiles, the segment list, each segment's members (sorted sets) and popular items."""
+    from training.segments.profiles import profile_record
+
+    v = pub.version
+    table = customers.profiles
+    pub.write(
+        ((keys.profile(v, str(u)), keys.encode_obj(profile_record(str(u), row))) for u, row in table.iterrows()),
+        "profiles",
+        len(table),
+    )
+    pub.write([(keys.segments(v), keys.encode_obj(customers.segments))], "segments")
+    pub.write(
+        (
+            (keys.segment_popular(v, sid), keys.encode_list([i for i, _ in lst], [s for _, s in lst]))
+            for sid, lst in customers.segment_popular.items()
+        ),
+        "segment popular",
+    )
+    pipe = pub.client.pipeline(transaction=False)
+    for sid, users in customers.members.items():
+        key = keys.segment_members(v, sid)
+        for chunk in _chunks(users, pub.batch):
+            pipe.zadd(key, dict.fromkeys(chunk, 0))
+            pipe.execute()
+
+
 def publish_result(result, url: str, keep: int = DEFAULT_KEEP, batch: int = BATCH, progress: bool = False) -> str:
     """Publish a `training.pipeline.RunResult`; returns the new active version."""
     import numpy as np
@@ -228,6 +255,8 @@ def publish_result(result, url: str, keep: int = DEFAULT_KEEP, batch: int = BATC
             "purchases",
             len(result.purchased),
         )
+        if result.customers is not None:
+            publish_customers(pub, result.customers)
         report = result.report
         meta = {
             "version": v,

@@ -46,6 +46,26 @@ def to_markdown(report: dict) -> str:
         lines += ["", "## Tuning (validation split cut from the training part)", ""]
         lines += [f"- blend weights: {tuning['blend_weights']}, history shrink {tuning['history_shrink']}"]
         lines += [f"- {k}: NDCG@10 {_fmt(v)}" for k, v in tuning["validation_ndcg@10"].items()]
+    customers = report.get("customers")
+    if customers:
+        lines += ["", "## Customers", "", f"As of {customers['as_of']}."]
+        lines += [f"- warning: {w}" for w in customers.get("warnings", [])]
+        clv = customers.get("clv")
+        if clv:
+            lines += [f"- BG/NBD ({clv['time_unit']}s): " + ", ".join(f"{k} {v:.4g}" for k, v in clv["bgnbd"].items())]
+            if clv.get("gamma_gamma"):
+                lines += ["- Gamma-Gamma: " + ", ".join(f"{k} {v:.4g}" for k, v in clv["gamma_gamma"].items())]
+        lines += ["", "| segment | size | mean CLV (365 d) |", "|---|---|---|"]
+        lines += [f"| {s['id']} | {s['size']} | {s['mean_clv']} |" for s in customers.get("segments", [])]
+        clusters = customers.get("clusters")
+        if clusters:
+            lines += [
+                "",
+                f"Clusters: k = {clusters['k']} chosen by silhouette "
+                + ", ".join(f"{k}: {v:.3f}" for k, v in clusters["silhouette"].items()),
+                "",
+            ]
+            lines += [f"- {p['name']} ({p['size']}): {p['centroid']}" for p in clusters["profiles"]]
     for section in report.get("extra_sections", []):
         lines += ["", section]
     timings = report.get("timings_seconds", {})

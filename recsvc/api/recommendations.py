@@ -22,12 +22,16 @@ def recommendations(user_id: str):
     try:
         catalog = store.current()
         check_category(catalog, category)
-        ranked, bought = store.user_lists(catalog.version, user_id)
+        ranked, bought, segment = store.user_lists(catalog.version, user_id)
         skip = exclude | bought if bought else exclude
         popular = store.popular(catalog.version, category or "")
         if ranked is None:
             CACHE_MISS.inc()
-            items, source = pick(popular, catalog, n, category, skip), "popular"
+            items = []
+            if segment is not None:  # a known customer without a list: what their segment buys first
+                pick(store.segment_popular(catalog.version, segment) or ([], []), catalog, n, category, skip, out=items)
+            pick(popular, catalog, n, category, skip, out=items)
+            source = "popular"
         else:
             CACHE_HIT.inc()
             items = pick(ranked, catalog, n, category, skip)

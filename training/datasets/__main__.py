@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     syn.add_argument("--seed", type=int, default=42)
     syn.add_argument("--events-per-user", type=float, default=30.0)
     syn.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    cd = sub.add_parser("cdnow", help="convert the CDNOW purchase log (sample or master)")
+    cd.add_argument("--src", type=Path, required=True, help="CDNOW_sample.txt or CDNOW_master.txt")
+    cd.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
@@ -30,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
             from training.datasets.movielens import convert
 
             counts = convert(args.src, args.out)
+        elif args.dataset == "cdnow":
+            from training.datasets.cdnow import convert as convert_cdnow
+
+            counts = convert_cdnow(args.src, args.out)
         else:
             from training.datasets.synthetic import generate, write
 
