@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from recsvc.api.lists import check_category, pick
+from recsvc.api.lists import check_category, fallback_items, pick
 from recsvc.api.params import category_param, int_param, path_id
 from recsvc.errors import NotFound
 from recsvc.store import NoActiveVersion, RedisDown
@@ -30,12 +30,9 @@ def similar(item_id: str):
         snap = store.fallback("similar")
         if snap is not None and item_id not in snap.catalog.items:
             raise NotFound(f"unknown item '{item_id}'", code="unknown_item") from None
-        items, version = [], None
-        if snap is not None:
-            check_category(snap.catalog, category)
-            cat = category or snap.catalog.items[item_id][1]
-            items = pick(snap.popular.get(cat, ([], [])), snap.catalog, n, cat, skip={item_id})
-            version = snap.catalog.version
+        # Without Redis: popular items of the item's own category (or the asked one).
+        cat = category or (snap.catalog.items[item_id][1] if snap is not None else None)
+        items, version = fallback_items(snap, n, cat, skip={item_id})
         return jsonify({"item_id": item_id, "model_version": version, "source": "fallback", "items": items})
     return jsonify({"item_id": item_id, "model_version": catalog.version, "source": source, "items": items})
 
@@ -51,10 +48,5 @@ def popular():
         items = pick(store.popular(catalog.version, category or ""), catalog, n, category)
         return jsonify({"model_version": catalog.version, "category": category, "source": "popular", "items": items})
     except (RedisDown, NoActiveVersion):
-        snap = store.fallback("popular")
-        items, version = [], None
-        if snap is not None:
-            check_category(snap.catalog, category)
-            items = pick(snap.popular.get(category or "", ([], [])), snap.catalog, n, category)
-            version = snap.catalog.version
+        items, version = fallback_items(store.fallback("popular"), n, category)
         return jsonify({"model_version": version, "category": category, "source": "fallback", "items": items})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from recsvc.errors import BadRequest
-from recsvc.store import Catalog, Ranked
+from recsvc.store import Catalog, Ranked, Snapshot
 
 
 def check_category(catalog: Catalog, category: str | None) -> None:
@@ -39,3 +39,13 @@ def pick(
         taken.add(item_id)
         room -= 1
     return out
+
+
+def fallback_items(
+    snap: Snapshot | None, n: int, category: str | None, skip: Collection[str] = ()
+) -> tuple[list[dict], str | None]:
+    """Popular items (of `category`) from the in-process snapshot, and its version; empty without one."""
+    if snap is None:
+        return [], None
+    check_category(snap.catalog, category)
+    return pick(snap.popular.get(category or "", ([], [])), snap.catalog, n, category, skip), snap.catalog.version

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from recsvc.api.lists import check_category, pick
+from recsvc.api.lists import check_category, fallback_items, pick
 from recsvc.api.params import category_param, exclude_param, int_param, path_id
 from recsvc.metrics import CACHE_HIT, CACHE_MISS
 from recsvc.store import NoActiveVersion, RedisDown
@@ -39,11 +39,6 @@ def recommendations(user_id: str):
                 pick(popular, catalog, n, category, skip, out=items)
             source = "personalized"
     except (RedisDown, NoActiveVersion):
-        snap = store.fallback("recommendations")
-        items, version = [], None
-        if snap is not None:
-            check_category(snap.catalog, category)
-            items = pick(snap.popular.get(category or "", ([], [])), snap.catalog, n, category, exclude)
-            version = snap.catalog.version
+        items, version = fallback_items(store.fallback("recommendations"), n, category, exclude)
         return jsonify({"user_id": user_id, "model_version": version, "source": "fallback", "items": items})
     return jsonify({"user_id": user_id, "model_version": catalog.version, "source": source, "items": items})
