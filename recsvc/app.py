@@ -9,7 +9,7 @@ import time
 from flask import Flask, request
 
 from recsvc import errors, logs
-from recsvc.api import health, items, recommendations, segments
+from recsvc.api import health, items, offers, recommendations, segments
 from recsvc.jsonio import OrjsonProvider
 from recsvc.metrics import observe_request
 from recsvc.settings import Settings
@@ -38,9 +38,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     logs.configure(settings.log_level)
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SETTINGS"] = settings
     app.extensions["store"] = Store(settings)
-    for module in (recommendations, items, segments, health):
+    for module in (recommendations, items, segments, offers, health):
         app.register_blueprint(module.bp)
     errors.register_error_handlers(app)
 

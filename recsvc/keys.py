@@ -80,6 +80,31 @@ def segment_popular(version: str, segment_id: str) -> str:
     return f"{_v(version)}:segpop:{segment_id}"
 
 
+def user_offers(version: str, user_id: str) -> str:
+    """msgpack {"holdout": bool, "offers": [...]} for users with at least one assignment."""
+    return f"{_v(version)}:offers:{user_id}"
+
+
+def campaigns(version: str) -> str:
+    """msgpack list of campaign summaries (audience, holdout, expected cost, budget)."""
+    return f"{_v(version)}:campaigns"
+
+
+def audience(version: str, offer_id: str, group: str) -> str:
+    """Sorted set of user ids of one offer's treatment or holdout group (lexicographic pages)."""
+    return f"{_v(version)}:audience:{offer_id}:{group}"
+
+
+def audience_data(version: str, offer_id: str) -> str:
+    """Hash user id -> msgpack {expected_value, items}."""
+    return f"{_v(version)}:audience_data:{offer_id}"
+
+
+def outcomes(offer_id: str) -> str:
+    """Hash user id -> msgpack outcome. Not versioned: outcomes outlive model versions."""
+    return f"{PREFIX}:outcomes:{offer_id}"
+
+
 def encode_obj(value: object) -> bytes:
     return msgpack.packb(value, use_bin_type=True)
 

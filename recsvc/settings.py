@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 
@@ -27,6 +27,8 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float, high: 
 
 @dataclass(frozen=True)
 class Settings:
+    """Typed service settings. `api_keys` never appear in repr, logs or errors."""
+
     redis_url: str
     redis_timeout_s: float = 0.25
     version_cache_s: float = 1.0
@@ -34,6 +36,8 @@ class Settings:
     redis_retry_s: float = 1.0
     local_cache_users: int = 50_000
     access_log: bool = True
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    max_body_bytes: int = 1_048_576
     log_level: str = "INFO"
 
     @classmethod
@@ -60,5 +64,7 @@ class Settings:
             redis_retry_s=_float(env, "RECSVC_REDIS_RETRY_S", 1.0, 0, 60),
             local_cache_users=int(_float(env, "RECSVC_LOCAL_CACHE_USERS", 50_000, 0, 10_000_000)),
             log_level=level,
+            api_keys=tuple(k.strip() for k in env.get("RECSVC_API_KEYS", "").split(",") if k.strip()),
+            max_body_bytes=int(_float(env, "RECSVC_MAX_BODY_BYTES", 1_048_576, 1024, 100 * 2**20)),
             access_log=env.get("RECSVC_ACCESS_LOG", "1").strip().lower() not in ("0", "false", "no", "off"),
         )

@@ -213,6 +213,70 @@ class Store:
         ids = [r.decode() for r in raw]
         return ids[:limit], len(ids) > limit
 
+    def user_offers(self, version: str, user_id: str) -> dict | None:
+        return keys.decode_obj(self._call(lambda: self.client.get(keys.user_offers(version, user_id))))
+
+    def campaigns(self, version: str) -> list[dict]:
+        return keys.decode_obj(self._call(lambda: self.client.get(keys.campaigns(version)))) or []
+
+    def audience_page(
+        self, version: str, offer_id: str, group: str, after: str | None, limit: int
+    ) -> tuple[list[tuple[str, dict]], bool]:
+        """Up to `limit` (user id, data) of a group after `after`, in user-id order, and whether more follow."""
+        low = f"({after}" if after is not None else "-"
+        raw = self._call(
+            lambda: self.client.zrangebylex(keys.audience(version, offer_id, group), low, "+", start=0, num=limit + 1)
+        )
+        users = [r.decode() for r in raw[:limit]]
+        data = self._call(lambda: self.client.hmget(keys.audience_data(version, offer_id), users)) if users else []
+        return [(u, keys.decode_obj(d) or {}) for u, d in zip(users, data)], len(raw) > limit
+
+    def audience_group(self, version: str, offer_id: str, user_ids: list[str]) -> list[str | None]:
+        """'treatment', 'holdout' or None per user, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for u in user_ids:
+            pipe.zscore(keys.audience(version, offer_id, "treatment"), u)
+            pipe.zscore(keys.audience(version, offer_id, "holdout"), u)
+        flags = self._call(pipe.execute)
+        return [
+            "treatment" if t is not None else "holdout" if h is not None else None
+            for t, h in zip(flags[::2], flags[1::2])
+        ]
+
+    def audience_sizes(self, version: str, offer_id: str) -> dict[str, int]:
+        pipe = self.client.pipeline(transaction=False)
+        for group in ("treatment", "holdout"):
+            pipe.zcard(keys.audience(version, offer_id, group))
+        t, h = self._call(pipe.execute)
+        return {"treatment": t, "holdout": h}
+
+    def merge_outcomes(self, offer_id: str, records: dict[str, dict]) -> None:
+        """OR the flags and add the revenue of each user's outcome, atomically per batch."""
+        key = keys.outcomes(offer_id)
+
+        def apply(pipe: redis.client.Pipeline) -> None:
+            current = pipe.hmget(key, list(records))
+            merged = {}
+            for (user, new), old_blob in zip(records.items(), current):
+                old = keys.decode_obj(old_blob) or {}
+                merged[user] = keys.encode_obj(
+                    {
+                        "group": new["group"],
+                        "sent": bool(old.get("sent")) or new["sent"],
+                        "redeemed": bool(old.get("redeemed")) or new["redeemed"],
+                        "converted": bool(old.get("converted")) or new["converted"],
+                        "revenue": float(old.get("revenue", 0.0)) + new["revenue"],
+                    }
+                )
+            pipe.multi()
+            pipe.hset(key, mapping=merged)
+
+        self._call(lambda: self.client.transaction(apply, key))
+
+    def outcomes(self, offer_id: str) -> list[dict]:
+        raw = self._call(lambda: self.client.hgetall(keys.outcomes(offer_id)))
+        return [keys.decode_obj(v) for v in raw.values()]
+
     def meta(self, version: str) -> dict:
         raw = self._call(lambda: self.client.hgetall(keys.meta(version)))
         meta = {k.decode(): v.decode() for k, v in raw.items()}

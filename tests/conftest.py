@@ -103,8 +103,59 @@ def shop_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+OFFERS_YAML = """
+holdout_pct: 20
+max_offers_per_user: 2
+offers:
+  - offer_id: vip
+    title: Early access
+    target: {segments: [champions, loyal, potential_loyalists]}
+    category: electronics
+    discount_pct: 10
+    cost_per_send: 0.01
+    cost_per_redemption: 1
+    budget: 1000
+    valid_from: 2020-01-01
+    valid_to: 2100-01-01
+  - offer_id: everyone
+    title: Ten percent off
+    target: {min_clv: 0}
+    discount_pct: 10
+    cost_per_send: 0.01
+    cost_per_redemption: 1
+    budget: 2
+    valid_from: 2020-01-01
+    valid_to: 2100-01-01
+  - offer_id: past
+    title: Expired sale
+    target: {min_clv: 0}
+    discount_pct: 30
+    cost_per_send: 0.01
+    cost_per_redemption: 1
+    budget: 100
+    valid_from: 2020-01-01
+    valid_to: 2020-02-01
+  - offer_id: future
+    title: Next year
+    target: {min_clv: 0}
+    discount_pct: 10
+    cost_per_send: 0.01
+    cost_per_redemption: 1
+    budget: 100
+    valid_from: 2099-01-01
+    valid_to: 2100-01-01
+"""
+
+
 @pytest.fixture(scope="session")
-def run_result(shop_dir: Path):
+def offers_file(shop_dir: Path) -> Path:
+    path = shop_dir / "offers.yaml"
+    path.write_text(OFFERS_YAML)
+    return path
+
+
+@pytest.fixture(scope="session")
+def run_result(shop_dir: Path, offers_file: Path):
     """One real training run (no evaluation), with exclude-seen none so request-time filters matter."""
     from training.pipeline import RunConfig, run
 
@@ -116,6 +167,7 @@ def run_result(shop_dir: Path):
         evaluate=False,
         progress=False,
         eval_users=500,
+        offers=offers_file,
     )
     return run(config)
 
@@ -127,12 +179,15 @@ def published(redis_server: RedisServer, run_result) -> str:
     return publish_result(run_result, redis_server.url)
 
 
+API_KEY = "test-key-123"
+
+
 @pytest.fixture
 def app(redis_server: RedisServer, published: str):
     from recsvc.app import create_app
     from recsvc.settings import Settings
 
-    return create_app(Settings(redis_url=redis_server.url, version_cache_s=0))
+    return create_app(Settings(redis_url=redis_server.url, version_cache_s=0, api_keys=(API_KEY, "other-key")))
 
 
 @pytest.fixture

@@ -96,6 +96,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-eval", action="store_true", help="skip the test-holdout evaluation")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--as-of", type=_timestamp, help="reference date for RFM and CLV (default: the last event)")
+    p.add_argument("--offers", type=Path, help="offer catalog (JSON or YAML, see docs/offers.md)")
     p.add_argument("--clusters", type=_k_range, default=(2, 8), help="k range for k-means, e.g. 2-8")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -118,6 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         eval_users=args.eval_users,
         seed=args.seed,
         as_of=args.as_of,
+        offers=args.offers,
         cluster_range=args.clusters,
         evaluate=not args.no_eval,
         progress=not args.quiet and sys.stderr.isatty(),
@@ -162,6 +164,11 @@ def print_summary(report: dict, outputs: dict, seconds: float) -> None:
     if customers.get("segments"):
         sizes = ", ".join(f"{s['id']} {s['size']}" for s in customers["segments"] if s["id"].startswith("lifecycle."))
         print(f"lifecycle: {sizes}")
+    for c in report.get("offers", {}).get("campaigns", []):
+        print(
+            f"offer {c['offer_id']}: {c['status']}, eligible {c['eligible_users']}, audience {c['audience_size']}, "
+            f"holdout {c['holdout_size']}, expected cost {c['expected_cost']:.2f} of {c['budget']:.2f}"
+        )
     for warning in customers.get("warnings", []):
         print(f"warning: {warning}")
     for key, value in outputs.items():

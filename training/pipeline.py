@@ -21,6 +21,9 @@ from training.loading import LoadReport, load_events, load_items, load_users
 from training.models.base import Recommender, top_k
 from training.models.hybrid import CONTENT, Hybrid
 from training.models.popularity import trending_scores
+from training.offers.allocation import Allocation, allocate
+from training.offers.catalog import OfferCatalog
+from training.offers.catalog import load as load_offers
 from training.prepare import Prepared, prepare
 from training.segments.profiles import CustomerResult
 from training.segments.profiles import build as build_customers
@@ -48,6 +51,8 @@ class RunConfig:
     eval_users: int | None = 5000
     seed: int = 42
     as_of: pd.Timestamp | None = None
+    offers: Path | None = None
+    now: pd.Timestamp | None = None  # for offer validity windows; default: the wall clock
     cluster_range: tuple[int, int] = (2, 8)
     evaluate: bool = True
     progress: bool = True
@@ -71,6 +76,8 @@ class RunResult:
     users_frame: pd.DataFrame | None
     report: dict
     customers: CustomerResult | None = None
+    offers: Allocation | None = None
+    offer_catalog: OfferCatalog | None = None
 
 
 def exclusion(events: pd.DataFrame, prepared: Prepared, policy: str) -> sp.csr_matrix:
@@ -113,6 +120,8 @@ def load_inputs(config: RunConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
 def run(config: RunConfig) -> RunResult:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    # A bad offer catalog is rejected whole before any work, so it can never reach Redis.
+    offer_catalog = load_offers(config.offers) if config.offers else None
     events, items, users_frame, load_reports = load_inputs(config)
     timings["load"] = time.perf_counter() - t0
     known = set(items[C.ITEM_ID])
@@ -159,6 +168,19 @@ def run(config: RunConfig) -> RunResult:
     )
     timings["customers"] = time.perf_counter() - t
     report["customers"] = customers.report
+    allocation = None
+    if offer_catalog is not None:
+        t = time.perf_counter()
+        recs = {str(u): [i for i in row if i] for u, row in zip(full.users.ids, _ids_or_blank(full.items.ids, rec_idx))}
+        now = config.now if config.now is not None else pd.Timestamp.now(tz="UTC")
+        allocation = allocate(offer_catalog, customers, events, items, recs, now)
+        timings["offers"] = time.perf_counter() - t
+        report["offers"] = {
+            "holdout_pct": offer_catalog.holdout_pct,
+            "max_offers_per_user": offer_catalog.max_offers_per_user,
+            "campaigns": allocation.campaigns,
+            "optimality": allocation.optimality,
+        }
 
     item_ids = full.items.ids
     timings["total"] = time.perf_counter() - t0
@@ -179,6 +201,8 @@ def run(config: RunConfig) -> RunResult:
         users_frame=users_frame,
         report=report,
         customers=customers,
+        offers=allocation,
+        offer_catalog=offer_catalog,
     )
 
 

@@ -196,6 +196,45 @@ def publish_customers(pub: Publisher, customers) -> None:
             pipe.execute()
 
 
+def publish_offers(pub: Publisher, allocation, catalog) -> None:
+    """Per-user offers, campaign summaries and audiences (sorted sets + a data hash per offer)."""
+    v = pub.version
+    a = allocation.assignments
+    offers = {o.offer_id: o for o in catalog.offers}
+    per_user: dict[str, dict] = {}
+    for row in a.itertuples(index=False):
+        entry = per_user.setdefault(row.user_id, {"holdout": False, "offers": []})
+        if row.group == "holdout":
+            entry["holdout"] = True
+            continue
+        o = offers[row.offer_id]
+        entry["offers"].append(
+            {
+                "offer_id": o.offer_id,
+                "title": o.title,
+                "discount_pct": o.discount_pct,
+                "expected_value": round(row.expected_value, 4),
+                "items": list(row.items),
+                "valid_from": o.valid_from.isoformat(),
+                "valid_to": o.valid_to.isoformat(),
+            }
+        )
+    pub.write(((keys.user_offers(v, u), keys.encode_obj(e)) for u, e in per_user.items()), "offers", len(per_user))
+    summary = [c | {"holdout_pct": catalog.holdout_pct} for c in allocation.campaigns]
+    pub.write([(keys.campaigns(v), keys.encode_obj(summary))], "campaigns")
+    pipe = pub.client.pipeline(transaction=False)
+    for (offer_id, group), part in a.groupby(["offer_id", "group"]):
+        for chunk in _chunks(part["user_id"].tolist(), pub.batch):
+            pipe.zadd(keys.audience(v, offer_id, group), dict.fromkeys(chunk, 0))
+        data = {
+            u: keys.encode_obj({"expected_value": round(ev, 4), "items": list(items)})
+            for u, ev, items in zip(part["user_id"], part["expected_value"], part["items"])
+        }
+        for chunk in _chunks(list(data.items()), pub.batch):
+            pipe.hset(keys.audience_data(v, offer_id), mapping=dict(chunk))
+        pipe.execute()
+
+
 def publish_result(result, url: str, keep: int = DEFAULT_KEEP, batch: int = BATCH, progress: bool = False) -> str:
     """Publish a `training.pipeline.RunResult`; returns the new active version."""
     import numpy as np
@@ -257,6 +296,8 @@ def publish_result(result, url: str, keep: int = DEFAULT_KEEP, batch: int = BATC
         )
         if result.customers is not None:
             publish_customers(pub, result.customers)
+        if result.offers is not None:
+            publish_offers(pub, result.offers, result.offer_catalog)
         report = result.report
         meta = {
             "version": v,

@@ -66,6 +66,24 @@ def to_markdown(report: dict) -> str:
                 "",
             ]
             lines += [f"- {p['name']} ({p['size']}): {p['centroid']}" for p in clusters["profiles"]]
+    offers = report.get("offers")
+    if offers:
+        lines += [
+            "",
+            "## Offers",
+            "",
+            f"Holdout {offers['holdout_pct']}% of each audience; at most "
+            f"{offers['max_offers_per_user']} offers per user. Allocation: {offers['optimality']}.",
+            "",
+            "| offer | status | eligible | audience | holdout | expected cost | budget | expected value | per segment |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for c in offers["campaigns"]:
+            lines.append(
+                f"| {c['offer_id']} | {c['status']} | {c['eligible_users']} | {c['audience_size']} | "
+                f"{c['holdout_size']} | {c['expected_cost']:.2f} | {c['budget']:.2f} | {c['expected_value']:.2f} | "
+                f"{c.get('per_segment', {})} |"
+            )
     for section in report.get("extra_sections", []):
         lines += ["", section]
     timings = report.get("timings_seconds", {})
