@@ -105,6 +105,22 @@ def outcomes(offer_id: str) -> str:
     return f"{PREFIX}:outcomes:{offer_id}"
 
 
+EVENTS_STREAM = f"{PREFIX}:events"  # every ingested event, until `training export-events` drains it
+RECENT_LENGTH = 50
+RECENT_TTL_S = 30 * 86400
+LIVE_BOUGHT_TTL_S = 180 * 86400
+
+
+def recent(user_id: str) -> str:
+    """List, newest first: msgpack [event, item_id, unix seconds] of the user's last RECENT_LENGTH events."""
+    return f"{PREFIX}:recent:{user_id}"
+
+
+def live_bought(user_id: str) -> str:
+    """Set of items the user bought since they were last trained on (excluded from their answers)."""
+    return f"{PREFIX}:live_bought:{user_id}"
+
+
 def encode_obj(value: object) -> bytes:
     return msgpack.packb(value, use_bin_type=True)
 

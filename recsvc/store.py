@@ -73,6 +73,7 @@ class Store:
         )
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._similar_cache: LRUCache = LRUCache(maxsize=20_000)
         self._local_cache: LRUCache | None = (
             LRUCache(maxsize=settings.local_cache_users) if settings.local_cache_users > 0 else None
         )
@@ -94,17 +95,23 @@ class Store:
             log.warning("redis unavailable, serving fallback: %s", exc.__class__.__name__)
             raise RedisDown(str(exc)) from exc
 
-    def _mget(self, *names: str) -> list[bytes | None]:
-        """MGET on a connection this thread keeps: the hot path skips the pool's per-call bookkeeping."""
+    def _commands(self, *commands: tuple) -> list:
+        """Send commands in one round trip on a connection this thread keeps.
+
+        The hot path skips the pool's and the pipeline object's per-call bookkeeping.
+        """
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self.client.connection_pool.make_connection()
         try:
-            conn.send_command("MGET", *names)
-            return conn.read_response()
+            conn.send_packed_command(conn.pack_commands(commands))
+            return [conn.read_response() for _ in commands]
         except (redis.RedisError, OSError) as exc:
             conn.disconnect()
             raise redis.ConnectionError(str(exc)) from exc
+
+    def _mget(self, *names: str) -> list[bytes | None]:
+        return self._commands(("MGET", *names))[0]
 
     @property
     def redis_marked_down(self) -> bool:
@@ -186,6 +193,49 @@ class Store:
             with self._lock:
                 self._local_cache[key] = value
         return value
+
+    def live(self, user_id: str) -> tuple[list[tuple[str, str, float]], set[str]]:
+        """The user's recent events (newest first) and live purchases, in one round trip."""
+        recent, bought = self._call(
+            lambda: self._commands(
+                ("LRANGE", keys.recent(user_id), 0, keys.RECENT_LENGTH - 1), ("SMEMBERS", keys.live_bought(user_id))
+            )
+        )
+        return [tuple(keys.decode_obj(r)) for r in recent], {b.decode() for b in bought}
+
+    def similar_many(self, version: str, item_ids: list[str]) -> list[Ranked | None]:
+        """Similar-item lists of several items; immutable per version, so they are cached in-process."""
+        out: list[Ranked | None] = [None] * len(item_ids)
+        missing = []
+        for k, item in enumerate(item_ids):
+            hit = self._similar_cache.get((version, item))
+            if hit is not None:
+                out[k] = hit
+            else:
+                missing.append(k)
+        if missing:
+            blobs = self._call(lambda: self._mget(*[keys.similar(version, item_ids[k]) for k in missing]))
+            with self._lock:
+                for k, blob in zip(missing, blobs):
+                    out[k] = keys.decode_list(blob) or ([], [])
+                    self._similar_cache[(version, item_ids[k])] = out[k]
+        return out
+
+    def ingest(self, events: list[dict]) -> list[str]:
+        """Append events to the stream and to each user's live state, atomically per batch."""
+        pipe = self.client.pipeline(transaction=True)
+        for e in events:
+            pipe.xadd(keys.EVENTS_STREAM, {"e": keys.encode_obj(e)})
+        for e in events:
+            pipe.lpush(keys.recent(e["user_id"]), keys.encode_obj([e["event"], e["item_id"], e["timestamp"]]))
+            if e["event"] == "purchase":
+                pipe.sadd(keys.live_bought(e["user_id"]), e["item_id"])
+                pipe.expire(keys.live_bought(e["user_id"]), keys.LIVE_BOUGHT_TTL_S)
+        for user in {e["user_id"] for e in events}:
+            pipe.ltrim(keys.recent(user), 0, keys.RECENT_LENGTH - 1)
+            pipe.expire(keys.recent(user), keys.RECENT_TTL_S)
+        results = self._call(pipe.execute)
+        return [r.decode() if isinstance(r, bytes) else str(r) for r in results[: len(events)]]
 
     def similar(self, version: str, item_id: str) -> Ranked | None:
         return keys.decode_list(self._call(lambda: self.client.get(keys.similar(version, item_id))))

@@ -181,8 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
     from training.clv.cli import add_parser as add_clv
+    from training.export_events import add_parser as add_export_events
 
     add_clv(sub)
+    add_export_events(sub)
     try:
         from training.versions import add_parser as add_versions
     except ImportError:  # publishing arrives with the serving issue

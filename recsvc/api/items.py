@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
 from recsvc.api.lists import check_category, fallback_items, pick
 from recsvc.api.params import category_param, int_param, path_id
@@ -17,14 +17,21 @@ def similar(item_id: str):
     path_id(item_id, "item_id")
     n = int_param("n", 10, 1, 100)
     category = category_param()
+    user_id = request.args.get("user_id")
+    if user_id is not None:
+        path_id(user_id, "user_id")
     store = current_app.extensions["store"]
     try:
         catalog = store.current()
         check_category(catalog, category)
         if item_id not in catalog.items:
             raise NotFound(f"unknown item '{item_id}'", code="unknown_item")
+        skip = {item_id}
+        if user_id is not None:  # what this user bought, up to the last second, is left out
+            _, live_bought = store.live(user_id)
+            skip |= store.user_lists(catalog.version, user_id)[1] | live_bought
         ranked = store.similar(catalog.version, item_id) or ([], [])
-        items = pick(ranked, catalog, n, category, skip={item_id})
+        items = pick(ranked, catalog, n, category, skip=skip)
         source = "similar"
     except (RedisDown, NoActiveVersion):
         snap = store.fallback("similar")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from recsvc.errors import BadRequest
 from recsvc.store import Catalog, Ranked, Snapshot
@@ -20,8 +20,14 @@ def pick(
     category: str | None = None,
     skip: Collection[str] = (),
     out: list[dict] | None = None,
+    reason: str | Mapping[str, str] | None = None,
+    default_reason: str | None = None,
 ) -> list[dict]:
-    """Append up to n items from `ranked` that are in the catalog, available, in `category` and not in `skip`."""
+    """Append up to n items from `ranked` that are in the catalog, available, in `category` and not in `skip`.
+
+    `reason` explains each item: one text for all ("{category}" is filled in), or a text per item
+    with `default_reason` for the rest; None adds no reason.
+    """
     out = [] if out is None else out
     taken = {entry["item_id"] for entry in out}
     items = catalog.items
@@ -35,7 +41,13 @@ def pick(
         info = items.get(item_id)
         if info is None or not info[2] or (category is not None and info[1] != category):
             continue
-        out.append({"item_id": item_id, "score": scores[pos], "title": info[0], "category": info[1]})
+        entry = {"item_id": item_id, "score": scores[pos], "title": info[0], "category": info[1]}
+        if reason is not None:
+            if isinstance(reason, str):
+                entry["reason"] = reason.format(category=info[1]) if "{" in reason else reason
+            else:
+                entry["reason"] = reason.get(item_id, default_reason)
+        out.append(entry)
         taken.add(item_id)
         room -= 1
     return out

@@ -1,15 +1,17 @@
-"""GET /v1/users/<user_id>/recommendations: the user's cached hybrid list, filtered at request time."""
+"""GET /v1/users/<user_id>/recommendations: the cached hybrid list, re-ranked by live events and filtered."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
 from recsvc.api.lists import check_category, fallback_items, pick
+from recsvc.api.live import recent_interests, rerank
 from recsvc.api.params import category_param, exclude_param, int_param, path_id
 from recsvc.metrics import CACHE_HIT, CACHE_MISS
 from recsvc.store import NoActiveVersion, RedisDown
 
 bp = Blueprint("recommendations", __name__)
+FOR_YOU = "recommended for you"
 
 
 @bp.get("/v1/users/<path:user_id>/recommendations")
@@ -22,22 +24,44 @@ def recommendations(user_id: str):
     try:
         catalog = store.current()
         check_category(catalog, category)
-        ranked, bought, segment = store.user_lists(catalog.version, user_id)
-        skip = exclude | bought if bought else exclude
-        popular = store.popular(catalog.version, category or "")
-        if ranked is None:
+        recent, live_bought = store.live(user_id)
+        cached, bought, segment = store.user_lists(catalog.version, user_id)
+        skip = exclude | bought | live_bought if (bought or live_bought) else exclude
+        interests = recent_interests(recent) if recent else []
+        if cached is not None:
+            CACHE_HIT.inc()
+            ranked, reasons = rerank(cached, interests, store, catalog) if interests else (cached, {})
+            items = pick(ranked, catalog, n, category, skip, reason=reasons, default_reason=FOR_YOU)
+            source = "personalized"
+        elif interests:  # an anonymous session or a new sign-up: build from what they look at now
+            CACHE_MISS.inc()
+            ranked, reasons = rerank(None, interests, store, catalog)
+            items = pick(ranked, catalog, n, category, skip, reason=reasons, default_reason=FOR_YOU)
+            source = "session" if items else "popular"
+        else:
             CACHE_MISS.inc()
             items = []
             if segment is not None:  # a known customer without a list: what their segment buys first
-                pick(store.segment_popular(catalog.version, segment) or ([], []), catalog, n, category, skip, out=items)
-            pick(popular, catalog, n, category, skip, out=items)
+                pick(
+                    store.segment_popular(catalog.version, segment) or ([], []),
+                    catalog,
+                    n,
+                    category,
+                    skip,
+                    out=items,
+                    reason="popular with customers like you",
+                )
             source = "popular"
-        else:
-            CACHE_HIT.inc()
-            items = pick(ranked, catalog, n, category, skip)
-            if len(items) < n:  # filters left too few: fill from the (category) popular list
-                pick(popular, catalog, n, category, skip, out=items)
-            source = "personalized"
+        if len(items) < n:  # filters left too few: fill from the (category) popular list
+            pick(
+                store.popular(catalog.version, category or ""),
+                catalog,
+                n,
+                category,
+                skip,
+                out=items,
+                reason="popular in {category}",
+            )
     except (RedisDown, NoActiveVersion):
         items, version = fallback_items(store.fallback("recommendations"), n, category, exclude)
         return jsonify({"user_id": user_id, "model_version": version, "source": "fallback", "items": items})

@@ -24,7 +24,8 @@ def test_personalized_list_filters_purchases_at_request_time(client, run_result,
     ids = [i["item_id"] for i in body["items"]]
     assert len(ids) == 20 and len(set(ids)) == 20
     assert not set(ids) & _bought(run_result, user)
-    assert set(body["items"][0]) == {"item_id", "score", "title", "category"}
+    assert set(body["items"][0]) == {"item_id", "score", "title", "category", "reason"}
+    assert body["items"][0]["reason"] == "recommended for you"
     cached = [i for i in run_result.rec_items[list(run_result.user_ids).index(user)] if i]
     kept = [i for i in cached if i not in _bought(run_result, user)]
     assert ids[: min(len(kept), 20)] == kept[:20]  # cached order preserved
