@@ -78,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     pb = sub.add_parser("publish", help="bulk publish of N users x 100 items to a fresh Redis")
     pb.add_argument("--users", type=int, default=1_000_000)
     pb.add_argument("--items-per-user", type=int, default=100)
+    sub.add_parser("live", help="event ingestion throughput and live re-ranking latency")
     args = parser.parse_args(argv)
+    if args.bench == "live":
+        from training.bench.live import main as live_main
+
+        return live_main()
     if args.bench == "load":
         from training.bench.load import main as load_main
 

@@ -50,7 +50,7 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _gunicorn(app: str, env: dict) -> tuple[subprocess.Popen, str]:
+def gunicorn(app: str, env: dict) -> tuple[subprocess.Popen, str]:
     port = _port()
     env = dict(env, RECSVC_BIND=f"127.0.0.1:{port}", RECSVC_LOG_LEVEL="WARNING")
     proc = subprocess.Popen(
@@ -61,14 +61,20 @@ def _gunicorn(app: str, env: dict) -> tuple[subprocess.Popen, str]:
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
+    for _ in range(300):
         try:
-            if requests.get(base + "/healthz", timeout=1).ok:
+            if requests.get(base + "/healthz", timeout=2).ok:
                 return proc, base
-        except requests.ConnectionError:
-            time.sleep(0.05)
+        except requests.RequestException:  # workers still importing
+            time.sleep(0.1)
     proc.kill()
     raise RuntimeError(f"{app} did not start")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(20)
 
 
 def _wrk(base: str, script: Path, seconds: int, connections: int) -> dict:
@@ -84,14 +90,32 @@ def _wrk(base: str, script: Path, seconds: int, connections: int) -> dict:
     return result
 
 
-def main(rounds: int = 3, seconds: int = 10, connections: int = 32, users: int = 20000, items: int = 2000) -> int:
-    if not shutil.which("wrk") or not shutil.which("redis-server"):
-        print("needs wrk and redis-server (make setup; apt-get install wrk)", file=sys.stderr)
-        return 2
+def published_shop(tmp: Path, users: int, items: int, procs: list[subprocess.Popen]):
+    """Start a private redis-server, train on a synthetic shop and publish it; returns (url, RunResult)."""
     from training.datasets.synthetic import generate, write
     from training.pipeline import RunConfig, run
     from training.publish import publish_result
 
+    port = _port()
+    procs.append(
+        subprocess.Popen(
+            ["redis-server", "--port", str(port), "--save", "", "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL
+        )
+    )
+    time.sleep(0.5)
+    write(generate(users, items, seed=1), tmp / "shop")
+    result = run(
+        RunConfig(events=[tmp / "shop/events.csv"], items=tmp / "shop/items.csv", evaluate=False, progress=False)
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    publish_result(result, url)
+    return url, result
+
+
+def main(rounds: int = 3, seconds: int = 10, connections: int = 32, users: int = 20000, items: int = 2000) -> int:
+    if not shutil.which("wrk") or not shutil.which("redis-server"):
+        print("needs wrk and redis-server (make setup; apt-get install wrk)", file=sys.stderr)
+        return 2
     tmp = Path(tempfile.mkdtemp(prefix="recsvc-bench-"))
     port = _port()
     redis_proc = subprocess.Popen(
@@ -117,12 +141,11 @@ def main(rounds: int = 3, seconds: int = 10, connections: int = 32, users: int =
         runs: dict[str, list[dict]] = {"bare": [], "recsvc": []}
         for _ in range(rounds):
             for name, app in (("bare", "training.bench.bare_app:app"), ("recsvc", "recsvc.wsgi:app")):
-                proc, base = _gunicorn(app, env)
+                proc, base = gunicorn(app, env)
                 procs.append(proc)
                 _wrk(base, script, 2, connections)  # warm-up: imports, catalog and connection pools
                 runs[name].append(_wrk(base, script, seconds, connections))
-                proc.terminate()
-                proc.wait(20)
+                _stop(proc)
         med = {
             n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms")} for n, rs in runs.items()
         }
@@ -140,8 +163,6 @@ def main(rounds: int = 3, seconds: int = 10, connections: int = 32, users: int =
         print("per round req/s:", {n: [round(r["rps"]) for r in rs] for n, rs in runs.items()})
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                p.wait(20)
+            _stop(p)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
