@@ -92,7 +92,7 @@ def main(users: int = 20000, items: int = 2000, reads: int = 3000) -> int:
         with requests.Session() as s:
             for k in range(200):  # warm-up
                 s.get(f"{base}/v1/users/{plain[k]}/recommendations?n=10", timeout=5)
-            for k in range(reads):
+            for _ in range(reads):
                 for name, pool in (("plain", plain), ("live", warm_live)):
                     u = pool[rng.randrange(len(pool))]
                     t = time.perf_counter()

@@ -117,20 +117,9 @@ def main(rounds: int = 3, seconds: int = 10, connections: int = 32, users: int =
         print("needs wrk and redis-server (make setup; apt-get install wrk)", file=sys.stderr)
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="recsvc-bench-"))
-    port = _port()
-    redis_proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL
-    )
-    procs: list[subprocess.Popen] = [redis_proc]
+    procs: list[subprocess.Popen] = []
     try:
-        time.sleep(0.5)
-        shop = generate(users, items, seed=1)
-        write(shop, tmp / "shop")
-        result = run(
-            RunConfig(events=[tmp / "shop/events.csv"], items=tmp / "shop/items.csv", evaluate=False, progress=False)
-        )
-        url = f"redis://127.0.0.1:{port}/0"
-        publish_result(result, url)
+        url, result = published_shop(tmp, users, items, procs)
         sample = random.Random(0).sample([str(u) for u in result.user_ids], min(5000, len(result.user_ids)))
         (tmp / "users.txt").write_text("\n".join(sample) + "\n")
         cats = ",".join(f'"{c}"' for c in sorted(k for k in result.popular if k))
