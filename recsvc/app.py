@@ -9,7 +9,7 @@ import time
 from flask import Flask, request
 
 from recsvc import errors, logs
-from recsvc.api import events, health, items, offers, recommendations, segments
+from recsvc.api import events, experiments, health, items, offers, recommendations, segments
 from recsvc.jsonio import OrjsonProvider
 from recsvc.metrics import observe_request
 from recsvc.settings import Settings
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SETTINGS"] = settings
     app.extensions["store"] = Store(settings)
-    for module in (recommendations, items, segments, offers, events, health):
+    for module in (recommendations, items, segments, offers, events, experiments, health):
         app.register_blueprint(module.bp)
     errors.register_error_handlers(app)
 

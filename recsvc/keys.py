@@ -121,6 +121,26 @@ def live_bought(user_id: str) -> str:
     return f"{PREFIX}:live_bought:{user_id}"
 
 
+EXPERIMENTS = f"{PREFIX}:experiments"  # msgpack list of experiments, variant versions resolved
+EXPERIMENT_SECRET = f"{PREFIX}:experiment_secret"  # HMAC key of recommendation ids
+IMPRESSIONS_LENGTH = 200
+
+
+def impressions(user_id: str) -> str:
+    """List, newest first: msgpack [item_id, recommendation_id, unix seconds] of recent impressions."""
+    return f"{PREFIX}:impressions:{user_id}"
+
+
+def experiment_counter(experiment_id: str, variant: str, name: str) -> str:
+    """Per variant: users (set), impressions and clicks (counters), converters (set), revenue (hash)."""
+    return f"{PREFIX}:exp:{experiment_id}:{variant}:{name}"
+
+
+def experiment_rejected(experiment_id: str) -> str:
+    """Hash: reason -> events with a recommendation id that were not attributed."""
+    return f"{PREFIX}:exp:{experiment_id}:rejected"
+
+
 def encode_obj(value: object) -> bytes:
     return msgpack.packb(value, use_bin_type=True)
 

@@ -65,3 +65,31 @@ def mean_var(total: float, total_sq: float, n: int) -> tuple[float, float]:
     mean = total / n
     var = max(0.0, (total_sq - n * mean * mean) / (n - 1)) if n > 1 else 0.0
     return mean, var
+
+
+def sample_size_two_proportions(p1: float, p2: float, alpha: float = 0.05, power: float = 0.8) -> int | None:
+    """Per-group sample size to detect p1 vs p2 with a two-sided test (normal approximation)."""
+    if p1 == p2 or not (0 < p1 < 1 and 0 < p2 < 1):
+        return None
+    za, zb = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    pbar = (p1 + p2) / 2
+    n = (za * math.sqrt(2 * pbar * (1 - pbar)) + zb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) ** 2 / (p1 - p2) ** 2
+    return int(math.ceil(n))
+
+
+def sample_size_means(diff: float, sd1: float, sd2: float, alpha: float = 0.05, power: float = 0.8) -> int | None:
+    """Per-group sample size to detect a difference of means `diff` (normal approximation)."""
+    if diff == 0 or (sd1 == 0 and sd2 == 0):
+        return None
+    za, zb = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    return int(math.ceil((za + zb) ** 2 * (sd1**2 + sd2**2) / diff**2))
+
+
+def sample_ratio_mismatch(observed: list[int], traffic_pct: list[float]) -> dict:
+    """Chi-square goodness of fit of assignment counts to the planned split; SRM when p < 0.001."""
+    total = sum(observed)
+    if total == 0:
+        return {"chi2": None, "p_value": None, "mismatch": False}
+    expected = [total * t / 100.0 for t in traffic_pct]
+    chi2, p = stats.chisquare(observed, expected)
+    return {"chi2": float(chi2), "p_value": float(p), "mismatch": bool(p < 0.001)}

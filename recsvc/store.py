@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -78,6 +79,8 @@ class Store:
             LRUCache(maxsize=settings.local_cache_users) if settings.local_cache_users > 0 else None
         )
         self._version: str | None = None
+        self._experiments: list[dict] = []
+        self._secret: bytes | None = None
         self._version_checked = 0.0
         self._catalogs: dict[str, Catalog] = {}
         self._down_until = 0.0
@@ -121,8 +124,9 @@ class Store:
     def active_version(self) -> str:
         now = time.monotonic()
         if self._version is None or now - self._version_checked >= self.settings.version_cache_s:
-            raw = self._call(lambda: self.client.get(keys.ACTIVE))
+            raw, experiments = self._call(lambda: self._mget(keys.ACTIVE, keys.EXPERIMENTS))
             self._version = raw.decode() if raw else None
+            self._experiments = keys.decode_obj(experiments) or []
             self._version_checked = now
         if self._version is None:
             raise NoActiveVersion("no model version has been published yet")
@@ -194,6 +198,21 @@ class Store:
                 self._local_cache[key] = value
         return value
 
+    def experiments(self) -> list[dict]:
+        """Experiments as last read with the active-version pointer (same cache period)."""
+        try:
+            self.active_version()
+        except NoActiveVersion:
+            pass  # experiments are stored apart from versions; none can run before a publish anyway
+        return self._experiments
+
+    def secret(self) -> bytes:
+        """The HMAC key of recommendation ids, shared by every instance through Redis."""
+        if self._secret is None:
+            self._call(lambda: self.client.setnx(keys.EXPERIMENT_SECRET, os.urandom(32)))
+            self._secret = self._call(lambda: self.client.get(keys.EXPERIMENT_SECRET))
+        return self._secret
+
     def live(self, user_id: str) -> tuple[list[tuple[str, str, float]], set[str]]:
         """The user's recent events (newest first) and live purchases, in one round trip."""
         recent, bought = self._call(
@@ -222,18 +241,41 @@ class Store:
         return out
 
     def ingest(self, events: list[dict]) -> list[str]:
-        """Append events to the stream and to each user's live state, atomically per batch."""
+        """Append events to the stream, each user's live state and experiment counters, atomically per batch."""
+        from recsvc.attribution import needs_impressions, plan
+
+        experiments = (
+            self.experiments() if any(e["event"] in ("impression", "click", "purchase") for e in events) else []
+        )
+        attribution: list[tuple] = []
+        if experiments:
+            users = sorted(needs_impressions(events))
+            recent = (
+                self._call(
+                    lambda: self._commands(
+                        *[("LRANGE", keys.impressions(u), 0, keys.IMPRESSIONS_LENGTH - 1) for u in users]
+                    )
+                )
+                if users
+                else []
+            )
+            impressions = {u: [tuple(keys.decode_obj(x)) for x in rows] for u, rows in zip(users, recent)}
+            attribution = plan(events, experiments, self.secret(), impressions)
         pipe = self.client.pipeline(transaction=True)
         for e in events:
             pipe.xadd(keys.EVENTS_STREAM, {"e": keys.encode_obj(e)})
         for e in events:
+            if e["event"] == "impression":
+                continue  # shown is not seen: impressions do not re-rank
             pipe.lpush(keys.recent(e["user_id"]), keys.encode_obj([e["event"], e["item_id"], e["timestamp"]]))
             if e["event"] == "purchase":
                 pipe.sadd(keys.live_bought(e["user_id"]), e["item_id"])
                 pipe.expire(keys.live_bought(e["user_id"]), keys.LIVE_BOUGHT_TTL_S)
-        for user in {e["user_id"] for e in events}:
+        for user in {e["user_id"] for e in events if e["event"] != "impression"}:
             pipe.ltrim(keys.recent(user), 0, keys.RECENT_LENGTH - 1)
             pipe.expire(keys.recent(user), keys.RECENT_TTL_S)
+        for command in attribution:
+            pipe.execute_command(*command)
         results = self._call(pipe.execute)
         return [r.decode() if isinstance(r, bytes) else str(r) for r in results[: len(events)]]
 
@@ -326,6 +368,30 @@ class Store:
     def outcomes(self, offer_id: str) -> list[dict]:
         raw = self._call(lambda: self.client.hgetall(keys.outcomes(offer_id)))
         return [keys.decode_obj(v) for v in raw.values()]
+
+    def experiment_counts(self, experiment_id: str, variants: list[str]) -> dict[str, dict]:
+        """Exposed users, impressions, clicks, converters and per-user revenue of each variant."""
+        pipe = self.client.pipeline(transaction=False)
+        for v in variants:
+            pipe.scard(keys.experiment_counter(experiment_id, v, "users"))
+            pipe.get(keys.experiment_counter(experiment_id, v, "impressions"))
+            pipe.get(keys.experiment_counter(experiment_id, v, "clicks"))
+            pipe.scard(keys.experiment_counter(experiment_id, v, "converters"))
+            pipe.hvals(keys.experiment_counter(experiment_id, v, "revenue"))
+        pipe.hgetall(keys.experiment_rejected(experiment_id))
+        raw = self._call(pipe.execute)
+        out = {}
+        for k, v in enumerate(variants):
+            users, imps, clicks, conv, revenue = raw[5 * k : 5 * k + 5]
+            out[v] = {
+                "users": int(users),
+                "impressions": int(imps or 0),
+                "clicks": int(clicks or 0),
+                "conversions": int(conv),
+                "revenue": [float(x) for x in revenue],
+            }
+        out["_rejected"] = {k.decode(): int(x) for k, x in raw[-1].items()}
+        return out
 
     def meta(self, version: str) -> dict:
         raw = self._call(lambda: self.client.hgetall(keys.meta(version)))

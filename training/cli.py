@@ -96,6 +96,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-eval", action="store_true", help="skip the test-holdout evaluation")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--as-of", type=_timestamp, help="reference date for RFM and CLV (default: the last event)")
+    p.add_argument("--experiments", type=Path, help="A/B experiments to serve (JSON or YAML, see docs/experiments.md)")
     p.add_argument("--offers", type=Path, help="offer catalog (JSON or YAML, see docs/offers.md)")
     p.add_argument("--clusters", type=_k_range, default=(2, 8), help="k range for k-means, e.g. 2-8")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -124,6 +125,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         evaluate=not args.no_eval,
         progress=not args.quiet and sys.stderr.isatty(),
     )
+    experiments = None
+    if args.experiments:
+        from training.experiments import load as load_experiments
+
+        experiments = load_experiments(args.experiments)  # rejected whole, before any training
+        if not args.redis:
+            raise TrainingError("--experiments needs --redis: experiments are served from published versions")
     started = time.perf_counter()
     result = run(config)
     outputs: dict[str, object] = {}
@@ -133,7 +141,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         from training.publish import publish_result
 
         outputs["published_version"] = publish_result(
-            result, args.redis, keep=args.keep_versions, batch=args.publish_batch, progress=config.progress
+            result,
+            args.redis,
+            keep=args.keep_versions,
+            batch=args.publish_batch,
+            progress=config.progress,
+            experiments=experiments,
         )
         result.report["model_version"] = outputs["published_version"]
     if args.report_dir:

@@ -19,8 +19,10 @@ AVAILABLE = "available"
 VIEW = "view"
 CART = "cart"
 PURCHASE = "purchase"
-EVENT_TYPES: tuple[str, ...] = (VIEW, CART, PURCHASE)
-DEFAULT_EVENT_WEIGHTS: dict[str, float] = {VIEW: 1.0, CART: 3.0, PURCHASE: 5.0}
+CLICK = "click"  # a click on a recommendation (experiments); learned from like a view
+IMPRESSION = "impression"  # a recommendation shown (experiments); weight 0: kept, not learned from
+EVENT_TYPES: tuple[str, ...] = (VIEW, CART, PURCHASE, CLICK, IMPRESSION)
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {VIEW: 1.0, CART: 3.0, PURCHASE: 5.0, CLICK: 1.0, IMPRESSION: 0.0}
 
 EVENT_REQUIRED: tuple[str, ...] = (USER_ID, ITEM_ID, EVENT, TIMESTAMP)
 EVENT_OPTIONAL: tuple[str, ...] = (QUANTITY, PRICE)

@@ -9,6 +9,7 @@ next publish deletes such stale partial versions, and older complete versions be
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -104,7 +105,7 @@ def cleanup_stale(client: redis.Redis) -> list[str]:
 def prune(client: redis.Redis, keep: int = DEFAULT_KEEP, protect: Iterable[str] = ()) -> list[str]:
     """Keep the newest `keep` complete versions plus the active and protected ones; delete the rest."""
     active = _str(client.get(keys.ACTIVE))
-    keepers = {active, *protect}
+    keepers = {active, *protect, *experiment_versions(client)}
     complete = [v["version"] for v in list_versions(client) if v["state"] == keys.COMPLETE]
     keepers.update(complete[-keep:] if keep > 0 else [])
     removed = []
@@ -160,13 +161,48 @@ class Publisher:
             pipe.execute()
             self.commands += pending
 
-    def commit(self, meta: dict[str, str]) -> str:
+    def commit(self, meta: dict[str, str], experiments: list[dict] | None = None) -> str:
+        """Switch readers to this version (and to the new experiments, when given) in one MULTI/EXEC."""
         self.client.hset(keys.meta(self.version), mapping=meta)
+        self.client.setnx(keys.EXPERIMENT_SECRET, os.urandom(32))
         pipe = self.client.pipeline(transaction=True)
         pipe.set(keys.ACTIVE, self.version)
         pipe.hset(keys.VERSION_STATE, self.version, keys.COMPLETE)
+        if experiments is not None:
+            pipe.set(keys.EXPERIMENTS, keys.encode_obj(resolve_experiments(self.client, experiments, self.version)))
         pipe.execute()
         return self.version
+
+
+def resolve_experiments(client: redis.Redis, experiments: list[dict], current: str) -> list[dict]:
+    """Pin every variant to a version: current -> this publish, version:<id> -> that complete version."""
+    out = []
+    for e in experiments:
+        variants = []
+        for v in e["variants"]:
+            version = None
+            if v["model"] == "current":
+                version = current
+            elif v["model"].startswith("version:"):
+                version = v["model"].split(":", 1)[1]
+                if _str(client.hget(keys.VERSION_STATE, version)) != keys.COMPLETE:
+                    raise PublishError(
+                        f"experiment '{e['experiment_id']}', variant '{v['name']}': version "
+                        f"'{version}' is not a complete published version"
+                    )
+            variants.append(v | {"version": version})
+        out.append(e | {"variants": variants})
+    return out
+
+
+def experiment_versions(client: redis.Redis) -> set[str]:
+    """Versions that running or future experiments still serve: pruning keeps them."""
+    now = datetime.now(UTC).isoformat()
+    pinned = set()
+    for e in keys.decode_obj(client.get(keys.EXPERIMENTS)) or []:
+        if e["end"] >= now:
+            pinned |= {v["version"] for v in e["variants"] if v.get("version")}
+    return pinned
 
 
 def publish_customers(pub: Publisher, customers) -> None:
@@ -235,13 +271,22 @@ def publish_offers(pub: Publisher, allocation, catalog) -> None:
         pipe.execute()
 
 
-def publish_result(result, url: str, keep: int = DEFAULT_KEEP, batch: int = BATCH, progress: bool = False) -> str:
+def publish_result(
+    result,
+    url: str,
+    keep: int = DEFAULT_KEEP,
+    batch: int = BATCH,
+    progress: bool = False,
+    experiments: list[dict] | None = None,
+) -> str:
     """Publish a `training.pipeline.RunResult`; returns the new active version."""
     import numpy as np
 
     client = connect(url)
     pub = Publisher(client, batch=batch, progress=progress)
     try:
+        if experiments is not None:  # fail before anything is written when a pinned version is missing
+            resolve_experiments(client, experiments, pub.version)
         pub.begin()
         v = pub.version
         cat = result.catalog[result.catalog["in_catalog"]]
@@ -307,7 +352,7 @@ def publish_result(result, url: str, keep: int = DEFAULT_KEEP, batch: int = BATC
             "metrics": keys.encode_json(report.get("evaluation", {}).get("models", {})),
             "config": keys.encode_json(report.get("config", {})),
         }
-        version = pub.commit(meta)
+        version = pub.commit(meta, experiments)
     except redis.RedisError as exc:
         raise PublishError(f"publishing to Redis failed (the previous version stays active): {exc}") from exc
     removed = prune(client, keep)

@@ -14,7 +14,7 @@ from recsvc.store import RedisDown
 
 bp = Blueprint("events", __name__)
 MAX_BATCH = 1000
-EVENT_TYPES = ("view", "cart", "purchase")
+EVENT_TYPES = ("view", "cart", "purchase", "click", "impression")
 FIELDS = {"user_id", "item_id", "event", "timestamp", "quantity", "price", "recommendation_id"}
 MAX_FUTURE_S = 300  # clocks drift; an event from further in the future is a client bug
 

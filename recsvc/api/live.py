@@ -13,7 +13,7 @@ from recsvc.store import Catalog, Ranked, Store
 
 MAX_RECENT = 5
 BOOST = 1.5
-LIVE_TYPES = {"view": 1.0, "cart": 2.0}
+LIVE_TYPES = {"view": 1.0, "click": 1.0, "cart": 2.0}
 
 
 def recent_interests(recent: list[tuple[str, str, float]]) -> list[tuple[str, float, str]]:

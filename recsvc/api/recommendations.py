@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
+from recsvc.api.experiments import recommendation_id, variant_for
 from recsvc.api.lists import check_category, fallback_items, pick
 from recsvc.api.live import recent_interests, rerank
 from recsvc.api.params import category_param, exclude_param, int_param, path_id
@@ -23,11 +24,16 @@ def recommendations(user_id: str):
     store = current_app.extensions["store"]
     try:
         catalog = store.current()
+        exp, variant = variant_for(store, user_id)
+        if variant is not None and variant.get("version") and variant["version"] != catalog.version:
+            catalog = store.catalog(variant["version"])  # the variant's pinned model version
         check_category(catalog, category)
         recent, live_bought = store.live(user_id)
         cached, bought, segment = store.user_lists(catalog.version, user_id)
         skip = exclude | bought | live_bought if (bought or live_bought) else exclude
         interests = recent_interests(recent) if recent else []
+        if variant is not None and variant["model"] == "popularity":
+            cached, interests, segment = None, [], None  # the popularity-only control
         if cached is not None:
             CACHE_HIT.inc()
             ranked, reasons = rerank(cached, interests, store, catalog) if interests else (cached, {})
@@ -65,4 +71,14 @@ def recommendations(user_id: str):
     except (RedisDown, NoActiveVersion):
         items, version = fallback_items(store.fallback("recommendations"), n, category, exclude)
         return jsonify({"user_id": user_id, "model_version": version, "source": "fallback", "items": items})
-    return jsonify({"user_id": user_id, "model_version": catalog.version, "source": source, "items": items})
+    return jsonify(
+        {
+            "user_id": user_id,
+            "model_version": catalog.version,
+            "source": source,
+            "items": items,
+            "recommendation_id": recommendation_id(store, user_id, exp, variant),
+            "experiment_id": exp["experiment_id"] if exp else None,
+            "variant": variant["name"] if variant else None,
+        }
+    )

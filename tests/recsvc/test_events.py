@@ -103,7 +103,7 @@ def test_one_bad_event_rejects_the_whole_batch(client, redis_server) -> None:
     c = redis_server.client()
     before = c.xlen(keys.EVENTS_STREAM)
     batch = [{"user_id": "batch-user", "item_id": f"i{k}", "event": "view"} for k in range(5)]
-    batch[3]["event"] = "click"
+    batch[3]["event"] = "like"
     resp = _post(client, {"events": batch})
     assert resp.status_code == 400 and "events[3].event" in resp.get_json()["error"]["message"]
     assert c.xlen(keys.EVENTS_STREAM) == before and c.llen(keys.recent("batch-user")) == 0

@@ -144,6 +144,6 @@ def test_bad_flags_exit_nonzero(shop: Path) -> None:
         "--items",
         str(shop / "items.csv"),
         "--event-weights",
-        "click=2",
+        "like=2",
     )
-    assert res.returncode == 2 and "unknown event type 'click'" in res.stderr
+    assert res.returncode == 2 and "unknown event type 'like'" in res.stderr

@@ -26,7 +26,7 @@ def test_publish_writes_everything_under_one_version(own_redis, run_result) -> N
     assert c.hget(keys.meta(v), "users").decode() == str(len(run_result.user_ids))
     # Nothing outside the version namespace but the three control keys.
     others = {k.decode() for k in c.scan_iter() if not k.decode().startswith(f"{keys.PREFIX}:v:{v}:")}
-    assert others == {keys.ACTIVE, keys.VERSIONS, keys.VERSION_STATE}
+    assert others == {keys.ACTIVE, keys.VERSIONS, keys.VERSION_STATE, keys.EXPERIMENT_SECRET}
 
 
 def test_keep_prune_and_rollback(own_redis, run_result) -> None:
