@@ -79,7 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     pb.add_argument("--users", type=int, default=1_000_000)
     pb.add_argument("--items-per-user", type=int, default=100)
     sub.add_parser("live", help="event ingestion throughput and live re-ranking latency")
+    sub.add_parser("experiment", help="A/B and A/A simulations through the running service")
     args = parser.parse_args(argv)
+    if args.bench == "experiment":
+        from training.bench.experiment import main as experiment_main
+
+        return experiment_main()
     if args.bench == "live":
         from training.bench.live import main as live_main
 
