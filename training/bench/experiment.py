@@ -52,8 +52,8 @@ def main(users: int = 6800) -> int:
             proc, base = gunicorn("recsvc.wsgi:app", env)
             session = requests.Session()
             sent = simulate(
-                lambda p: session.get(base + p, timeout=10).json(),
-                lambda p, b: session.post(base + p, json=b, timeout=10).status_code,
+                lambda p, s=session, u=base: s.get(u + p, timeout=10).json(),
+                lambda p, b, s=session, u=base: s.post(u + p, json=b, timeout=10).status_code,
                 exp_id,
                 "treatment",
                 users,
