@@ -20,6 +20,27 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def train_cmd(shop_dir: Path, *extra: str) -> list[str]:
+    """`python -m training run` on the test shop, without evaluation, plus `extra` arguments."""
+    return [
+        sys.executable,
+        "-m",
+        "training",
+        "run",
+        "--events",
+        str(shop_dir / "events.csv"),
+        "--items",
+        str(shop_dir / "items.csv"),
+        "--no-eval",
+        "--quiet",
+        *extra,
+    ]
+
+
+def run_training(shop_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(train_cmd(shop_dir, *extra), cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

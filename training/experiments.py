@@ -20,13 +20,12 @@ by its own run and referenced by `version:<id>`.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
+from training.config_files import read_structured
 from training.errors import TrainingError
 
 ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -132,12 +131,4 @@ def parse(data: object, source: str = "experiments") -> list[dict]:
 
 
 def load(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise ExperimentConfigError(f"{path}: file not found")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ExperimentConfigError(f"{path}: not valid JSON/YAML: {exc}") from None
-    return parse(data, str(path))
+    return parse(read_structured(path, ExperimentConfigError), str(path))

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -11,7 +9,7 @@ from hypothesis import strategies as st
 from recsvc import keys
 from recsvc.attribution import plan
 from recsvc.experiments import RecommendationId, assign, make_id, read_id
-from tests.conftest import API_KEY, ROOT
+from tests.conftest import API_KEY, run_training
 
 H = {"X-API-Key": API_KEY}
 EXPERIMENTS_YAML = """
@@ -99,32 +97,12 @@ def test_attribution_edge_cases() -> None:
     assert too_late == []
 
 
-def _train_with(redis_url: str, shop_dir, experiments_file) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "training",
-        "run",
-        "--events",
-        str(shop_dir / "events.csv"),
-        "--items",
-        str(shop_dir / "items.csv"),
-        "--experiments",
-        str(experiments_file),
-        "--redis",
-        redis_url,
-        "--no-eval",
-        "--quiet",
-    ]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-
-
 @pytest.fixture
 def experiment_published(own_redis, shop_dir, tmp_path):
     """A private Redis with a version published together with a running experiment."""
     path = tmp_path / "exp.yaml"
     path.write_text(EXPERIMENTS_YAML)
-    res = _train_with(own_redis.url, shop_dir, path)
+    res = run_training(shop_dir, "--experiments", str(path), "--redis", own_redis.url)
     assert res.returncode == 0, res.stderr
     return own_redis.client().get(keys.ACTIVE).decode()
 
@@ -176,6 +154,6 @@ def test_unknown_experiment_404(client) -> None:
 def test_experiments_need_a_complete_pinned_version(own_redis, shop_dir, tmp_path) -> None:
     path = tmp_path / "exp.yaml"
     path.write_text(EXPERIMENTS_YAML.replace("model: popularity", "model: 'version:does-not-exist'"))
-    res = _train_with(own_redis.url, shop_dir, path)
+    res = run_training(shop_dir, "--experiments", str(path), "--redis", own_redis.url)
     assert res.returncode == 4 and "variant 'control': version 'does-not-exist'" in res.stderr
     assert own_redis.client().get(keys.ACTIVE) is None  # nothing was published

@@ -2,13 +2,11 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
-import sys
 
 import pytest
 
 from recsvc import keys
-from tests.conftest import API_KEY, ROOT
+from tests.conftest import API_KEY, run_training
 
 
 def _assignments(run_result, offer_id: str, group: str) -> list[str]:
@@ -147,27 +145,7 @@ def test_bad_catalog_is_rejected_and_published_version_untouched(redis_server, p
         '"valid_to": "2026-02-01"}]}'
     )
     before = redis_server.client().get(keys.ACTIVE)
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training",
-            "run",
-            "--events",
-            str(shop_dir / "events.csv"),
-            "--items",
-            str(shop_dir / "items.csv"),
-            "--offers",
-            str(bad),
-            "--redis",
-            redis_server.url,
-            "--quiet",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    res = run_training(shop_dir, "--offers", str(bad), "--redis", redis_server.url)
     assert res.returncode == 2
     assert "offer 'x', field 'budget': must be > 0" in res.stderr
     assert redis_server.client().get(keys.ACTIVE) == before

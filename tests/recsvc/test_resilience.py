@@ -7,30 +7,11 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import requests
 
 from recsvc import keys
-from tests.conftest import ROOT, start_gunicorn
-
-
-def train_cmd(shop_dir: Path, redis_url: str, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "training",
-        "run",
-        "--events",
-        str(shop_dir / "events.csv"),
-        "--items",
-        str(shop_dir / "items.csv"),
-        "--redis",
-        redis_url,
-        "--no-eval",
-        "--quiet",
-        *extra,
-    ]
+from tests.conftest import ROOT, start_gunicorn, train_cmd
 
 
 def test_gunicorn_serves_all_endpoints(gunicorn, run_result, published) -> None:
@@ -70,7 +51,11 @@ def test_retrain_while_polling_never_fails(own_redis, run_result, shop_dir, tmp_
         for t in threads:
             t.start()
         res = subprocess.run(
-            train_cmd(shop_dir, own_redis.url, "--seed", "5"), cwd=ROOT, capture_output=True, text=True, timeout=300
+            train_cmd(shop_dir, "--redis", own_redis.url, "--seed", "5"),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert res.returncode == 0, res.stderr
         second = own_redis.client().get(keys.ACTIVE).decode()
@@ -96,7 +81,7 @@ def test_killed_publisher_leaves_previous_version_serving(own_redis, run_result,
     g = start_gunicorn(own_redis.url, tmp_path)
     try:
         proc = subprocess.Popen(
-            train_cmd(shop_dir, own_redis.url, "--publish-batch", "1"),
+            train_cmd(shop_dir, "--redis", own_redis.url, "--publish-batch", "1"),
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -28,14 +28,13 @@ so a bad catalog never reaches Redis.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
+from training.config_files import read_structured
 from training.errors import TrainingError
 
 OFFER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -241,14 +240,4 @@ def parse(data: object, source: str = "offers") -> OfferCatalog:
 
 
 def load(path: str | Path) -> OfferCatalog:
-    path = Path(path)
-    if not path.is_file():
-        raise OfferCatalogError(f"{path}: file not found")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise OfferCatalogError(
-            f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}"
-        ) from None
-    return parse(data, str(path))
+    return parse(read_structured(path, OfferCatalogError), str(path))
