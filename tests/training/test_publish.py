@@ -79,3 +79,29 @@ def test_versions_cli(own_redis, run_result) -> None:
 def test_unreachable_redis_is_a_clear_error(run_result) -> None:
     with pytest.raises(PublishError, match="cannot reach Redis"):
         publish_result(run_result, "redis://127.0.0.1:1/0")
+
+
+def test_versions_served_by_running_experiments_survive_pruning(own_redis, run_result) -> None:
+    from training.experiments import parse
+
+    c = own_redis.client()
+    pinned = publish_result(run_result, own_redis.url)
+    experiment = {
+        "experiment_id": "e",
+        "start": "2020-01-01",
+        "end": "2100-01-01",
+        "primary_metric": "ctr",
+        "variants": [
+            {"name": "old", "model": f"version:{pinned}", "traffic": 50},
+            {"name": "new", "model": "current", "traffic": 50},
+        ],
+    }
+    publish_result(run_result, own_redis.url, keep=1, experiments=parse({"experiments": [experiment]}))
+    for _ in range(3):
+        publish_result(run_result, own_redis.url, keep=1)
+    assert c.hget(keys.VERSION_STATE, pinned) == keys.COMPLETE.encode()
+    assert c.get(keys.catalog(pinned)) is not None
+    # once the experiment has ended, the pinned version is pruned like any other
+    ended = experiment | {"end": "2020-06-01"}
+    publish_result(run_result, own_redis.url, keep=1, experiments=parse({"experiments": [ended]}))
+    assert c.hget(keys.VERSION_STATE, pinned) is None
