@@ -9,7 +9,7 @@ import time
 from flask import Flask, request
 
 from recsvc import errors, logs
-from recsvc.api import events, experiments, health, items, offers, recommendations, segments
+from recsvc.api import docs, events, experiments, health, items, offers, recommendations, segments
 from recsvc.jsonio import OrjsonProvider
 from recsvc.metrics import observe_request
 from recsvc.settings import Settings
@@ -41,8 +41,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SETTINGS"] = settings
     app.extensions["store"] = Store(settings)
-    for module in (recommendations, items, segments, offers, events, experiments, health):
+    for module in (recommendations, items, segments, offers, events, experiments, health, docs):
         app.register_blueprint(module.bp)
+    app.register_blueprint(docs.swagger)
     errors.register_error_handlers(app)
 
     app.wsgi_app = RequestTimer(app.wsgi_app)
