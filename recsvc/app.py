@@ -9,7 +9,7 @@ import time
 from flask import Flask, request
 
 from recsvc import errors, logs
-from recsvc.api import docs, events, experiments, health, items, offers, recommendations, segments
+from recsvc.api import dashboard, docs, events, experiments, health, items, offers, recommendations, segments
 from recsvc.jsonio import OrjsonProvider
 from recsvc.metrics import observe_request
 from recsvc.settings import Settings
@@ -40,8 +40,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SETTINGS"] = settings
+    app.config["STARTED_AT"] = time.time()
     app.extensions["store"] = Store(settings)
-    for module in (recommendations, items, segments, offers, events, experiments, health, docs):
+    for module in (recommendations, items, segments, offers, events, experiments, health, docs, dashboard):
         app.register_blueprint(module.bp)
     app.register_blueprint(docs.swagger)
     errors.register_error_handlers(app)

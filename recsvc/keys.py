@@ -141,6 +141,11 @@ def experiment_rejected(experiment_id: str) -> str:
     return f"{PREFIX}:exp:{experiment_id}:rejected"
 
 
+def distributions(version: str) -> str:
+    """msgpack {"clv": {"edges", "counts"}, "p_alive": {...}}: histograms for the dashboard."""
+    return f"{_v(version)}:distributions"
+
+
 def encode_obj(value: object) -> bytes:
     return msgpack.packb(value, use_bin_type=True)
 

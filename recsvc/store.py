@@ -393,6 +393,16 @@ class Store:
         out["_rejected"] = {k.decode(): int(x) for k, x in raw[-1].items()}
         return out
 
+    def distributions(self, version: str) -> dict:
+        return keys.decode_obj(self._call(lambda: self.client.get(keys.distributions(version)))) or {}
+
+    def version_history(self) -> list[dict]:
+        """Complete versions, oldest first, each with its metadata (metrics decoded)."""
+        raw = self._call(lambda: self.client.zrange(keys.VERSIONS, 0, -1))
+        states = self._call(lambda: self.client.hgetall(keys.VERSION_STATE))
+        done = [v.decode() for v in raw if states.get(v) == keys.COMPLETE.encode()]
+        return [{"version": v} | self.meta(v) for v in done]
+
     def meta(self, version: str) -> dict:
         raw = self._call(lambda: self.client.hgetall(keys.meta(version)))
         meta = {k.decode(): v.decode() for k, v in raw.items()}

@@ -217,6 +217,7 @@ def publish_customers(pub: Publisher, customers) -> None:
         len(table),
     )
     pub.write([(keys.segments(v), keys.encode_obj(customers.segments))], "segments")
+    pub.write([(keys.distributions(v), keys.encode_obj(customers.report.get("distributions", {})))], "distributions")
     pub.write(
         (
             (keys.segment_popular(v, sid), keys.encode_list([i for i, _ in lst], [s for _, s in lst]))

@@ -125,11 +125,17 @@ def _compare(name: str, b: dict, a: dict) -> dict:
 def report(experiment_id: str):
     store = current_app.extensions["store"]
     exp = _find(store, experiment_id)
-    names = [v["name"] for v in exp["variants"]]
     try:
-        counts = store.experiment_counts(experiment_id, names)
+        return jsonify(build_report(store, exp))
     except RedisDown:
         raise Unavailable("experiments need Redis, which is unreachable", code="redis_unavailable") from None
+
+
+def build_report(store: Store, exp: dict) -> dict:
+    """Per-variant metrics and comparisons to control (also drawn by the dashboard)."""
+    experiment_id = exp["experiment_id"]
+    names = [v["name"] for v in exp["variants"]]
+    counts = store.experiment_counts(experiment_id, names)
     rejected = counts.pop("_rejected")
     control = counts[exp["control"]]
     srm = stats.sample_ratio_mismatch([counts[n]["users"] for n in names], [v["traffic"] for v in exp["variants"]])
@@ -170,19 +176,17 @@ def report(experiment_id: str):
             else:
                 entry["verdict"] = "no difference yet"
         variants.append(entry)
-    return jsonify(
-        {
-            "experiment_id": experiment_id,
-            "primary_metric": exp["primary_metric"],
-            "control": exp["control"],
-            "start": exp["start"],
-            "end": exp["end"],
-            "min_users_per_variant": exp["min_users_per_variant"],
-            "horizon_reached": horizon_reached,
-            "sample_ratio_mismatch": srm,
-            "rejected_attributions": rejected,
-            "variants": variants,
-            "method": "fixed horizon; two-proportion z-test (CTR per impression, conversion per user); "
-            "Welch's t-test (revenue per user); 95% two-sided",
-        }
-    )
+    return {
+        "experiment_id": experiment_id,
+        "primary_metric": exp["primary_metric"],
+        "control": exp["control"],
+        "start": exp["start"],
+        "end": exp["end"],
+        "min_users_per_variant": exp["min_users_per_variant"],
+        "horizon_reached": horizon_reached,
+        "sample_ratio_mismatch": srm,
+        "rejected_attributions": rejected,
+        "variants": variants,
+        "method": "fixed horizon; two-proportion z-test (CTR per impression, conversion per user); "
+        "Welch's t-test (revenue per user); 95% two-sided",
+    }

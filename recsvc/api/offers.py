@@ -217,10 +217,16 @@ def report(offer_id: str):
     version = _version(store)
     try:
         campaign = _campaign(store, version, offer_id)
-        sizes = store.audience_sizes(version, offer_id)
-        records = store.outcomes(offer_id)
+        return jsonify(build_report(store, version, campaign))
     except RedisDown:
         raise _redis_down() from None
+
+
+def build_report(store, version: str, campaign: dict) -> dict:
+    """Treatment against holdout for one campaign (also drawn by the dashboard)."""
+    offer_id = campaign["offer_id"]
+    sizes = store.audience_sizes(version, offer_id)
+    records = store.outcomes(offer_id)
     groups = {}
     for g in GROUPS:
         mine = [r for r in records if r["group"] == g]
@@ -255,15 +261,13 @@ def report(offer_id: str):
         if significant
         else "no difference yet"
     )
-    return jsonify(
-        {
-            "offer_id": offer_id,
-            "model_version": version,
-            "budget": campaign["budget"],
-            "expected_cost": campaign["expected_cost"],
-            "groups": groups,
-            "uplift": {"conversion_rate": conversion, "revenue_per_user": revenue},
-            "verdict": verdict,
-            "confidence": 0.95,
-        }
-    )
+    return {
+        "offer_id": offer_id,
+        "model_version": version,
+        "budget": campaign["budget"],
+        "expected_cost": campaign["expected_cost"],
+        "groups": groups,
+        "uplift": {"conversion_rate": conversion, "revenue_per_user": revenue},
+        "verdict": verdict,
+        "confidence": 0.95,
+    }

@@ -140,8 +140,21 @@ def _finish(table: pd.DataFrame, events: pd.DataFrame, report: dict, popular_n: 
                 }
             )
     popular = segment_popular_lists(events, members, popular_n)
+    report["distributions"] = distributions(table)
     report["segments"] = [{k: s[k] for k in ("id", "size", "mean_clv")} for s in segments]
     return CustomerResult(table, segments, members, popular, report)
+
+
+def distributions(table: pd.DataFrame, bins: int = 20) -> dict:
+    """Histograms of expected 365-day value and of P(alive) over customers who bought."""
+    out = {}
+    for key, column in (("clv", "expected_value_365d"), ("p_alive", "p_alive")):
+        values = table[column].dropna().to_numpy(dtype=float) if column in table else np.zeros(0)
+        if column == "clv" and len(values):
+            values = np.clip(values, None, np.quantile(values, 0.99))  # keep the long tail from flattening the rest
+        counts, edges = np.histogram(values, bins=bins, range=(0.0, 1.0) if key == "p_alive" else None)
+        out[key] = {"edges": [round(float(e), 4) for e in edges], "counts": [int(c) for c in counts]}
+    return out
 
 
 def segment_popular_lists(
