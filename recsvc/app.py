@@ -7,6 +7,7 @@ import os
 import time
 
 from flask import Flask, request
+from werkzeug.routing import PathConverter
 
 from recsvc import errors, logs
 from recsvc.api import dashboard, docs, events, experiments, health, items, offers, recommendations, segments
@@ -33,10 +34,17 @@ class RequestTimer:
         return self.wsgi_app(environ, start_response)
 
 
+class IdPathConverter(PathConverter):
+    """`<path:...>` that also matches ids with a newline: Werkzeug's `.` stops there and the route 404s."""
+
+    regex = "[^/](?s:.)*?"
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
     app = Flask(__name__)
+    app.url_map.converters["path"] = IdPathConverter  # before any route is added
     app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SETTINGS"] = settings

@@ -50,6 +50,14 @@ def test_unknown_user_gets_popular(client, run_result) -> None:
     assert [i["item_id"] for i in body["items"]] == [i for i, _ in run_result.popular[""][:4]]
 
 
+@pytest.mark.parametrize("odd", ["a%0A", "%0Ab", "a/b%09c", "%F0%9F%9B%92"])
+def test_odd_ids_are_routed(client, odd: str) -> None:
+    """Ids are opaque strings: newlines, tabs, slashes and emoji reach the view (fuzzing found the newline)."""
+    assert client.get(f"/v1/users/{odd}/recommendations?n=2").get_json()["source"] == "popular"
+    resp = client.get(f"/v1/items/{odd}/similar")
+    assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "unknown_item"
+
+
 def test_unavailable_items_are_filtered() -> None:
     import numpy as np
 
