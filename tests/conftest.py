@@ -20,25 +20,16 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def train_cmd(shop_dir: Path, *extra: str) -> list[str]:
-    """`python -m training run` on the test shop, without evaluation, plus `extra` arguments."""
-    return [
-        sys.executable,
-        "-m",
-        "training",
-        "run",
-        "--events",
-        str(shop_dir / "events.csv"),
-        "--items",
-        str(shop_dir / "items.csv"),
-        "--no-eval",
-        "--quiet",
-        *extra,
-    ]
+def train_cmd(shop_dir: Path, *extra: str, evaluate: bool = False) -> list[str]:
+    """`python -m training run` on the test shop (by default without evaluation), plus `extra` arguments."""
+    base = [sys.executable, "-m", "training", "run", "--events", str(shop_dir / "events.csv")]
+    base += ["--items", str(shop_dir / "items.csv"), "--quiet"]
+    return base + ([] if evaluate else ["--no-eval"]) + list(extra)
 
 
-def run_training(shop_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(train_cmd(shop_dir, *extra), cwd=ROOT, capture_output=True, text=True, timeout=300)
+def run_training(shop_dir: Path, *extra: str, evaluate: bool = False) -> subprocess.CompletedProcess:
+    cmd = train_cmd(shop_dir, *extra, evaluate=evaluate)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def free_port() -> int:
@@ -177,7 +168,7 @@ def offers_file(shop_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def run_result(shop_dir: Path, offers_file: Path):
-    """One real training run (no evaluation), with exclude-seen none so request-time filters matter."""
+    """One real training run (evaluated on 500 users), with exclude-seen none so request-time filters matter."""
     from training.pipeline import RunConfig, run
 
     config = RunConfig(
@@ -185,7 +176,6 @@ def run_result(shop_dir: Path, offers_file: Path):
         items=shop_dir / "items.csv",
         top_n=30,
         exclude_seen="none",
-        evaluate=False,
         progress=False,
         eval_users=500,
         offers=offers_file,

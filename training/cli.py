@@ -67,7 +67,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--items", type=Path, required=True, help="catalog file (CSV or Parquet)")
     p.add_argument("--users", type=Path, help="optional user attributes file")
     p.add_argument("--export", type=Path, help="write recommendations.jsonl and similar_items.jsonl here")
-    p.add_argument("--report-dir", type=Path, help="write report.json and report.md here")
+    p.add_argument("--report-dir", type=Path, help="write report.json, report.md and report.html (with figures) here")
     p.add_argument("--redis", help="publish to this Redis URL (redis://HOST:PORT/DB)")
     p.add_argument("--publish-batch", type=_positive_int, default=2000, help="Redis commands per pipeline")
     p.add_argument("--keep-versions", type=_positive_int, default=3, help="complete versions kept for rollback")

@@ -1,9 +1,12 @@
-"""The run report: JSON for machines, Markdown for people."""
+"""The run report: JSON for machines, Markdown and an HTML page with figures for people."""
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
+
+import markdown
 
 METRIC_COLUMNS = ("precision@10", "recall@10", "ndcg@10", "map@10", "coverage@10")
 
@@ -92,9 +95,45 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+HTML_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:0;color:#1a202c}main{display:flex;gap:24px;padding:16px 24px}"
+    "section{flex:1;min-width:0;overflow-x:auto}table{border-collapse:collapse;font-size:13px}"
+    "td,th{border:1px solid #cbd5e0;padding:3px 8px}figure{margin:0 0 20px}figure svg{max-width:100%;height:auto}"
+    "figcaption{font-size:13px;color:#4a5568}"
+)
+
+
+def figures(report: dict) -> list[tuple[str, str]]:
+    """The dashboard's figures for what this run produced: metrics per model, segments and CLV, campaigns."""
+    from recsvc import figures as fig  # matplotlib is only needed here
+
+    out = fig.model_metrics((report.get("evaluation") or {}).get("models", {}))
+    customers = report.get("customers") or {}
+    out += fig.segments(customers.get("segments", []), customers.get("distributions", {}))
+    out += fig.campaigns((report.get("offers") or {}).get("campaigns", []))
+    return out
+
+
+def to_html(report: dict, md_text: str | None = None) -> str:
+    """A self-contained page: the Markdown report rendered next to the figures (inline SVG, nothing fetched)."""
+    body = markdown.markdown(md_text if md_text is not None else to_markdown(report), extensions=["tables"])
+    plots = "".join(
+        f'<figure class="plot">{svg}<figcaption>{html.escape(caption)}</figcaption></figure>'
+        for caption, svg in figures(report)
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>recsvc training report</title><link rel="icon" href="data:,">'
+        f"<style>{HTML_STYLE}</style></head><body><main><section>{body}</section>"
+        f"<section><h2>Figures</h2>{plots or '<p>No figures: nothing was evaluated.</p>'}</section>"
+        "</main></body></html>\n"
+    )
+
+
 def write_report(report: dict, out_dir: str | Path) -> dict[str, str]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    md_text = to_markdown(report)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-    (out / "report.md").write_text(to_markdown(report), encoding="utf-8")
-    return {"json": str(out / "report.json"), "markdown": str(out / "report.md")}
+    (out / "report.md").write_text(md_text, encoding="utf-8")
+    (out / "report.html").write_text(to_html(report, md_text), encoding="utf-8")
+    return {"json": str(out / "report.json"), "markdown": str(out / "report.md"), "html": str(out / "report.html")}

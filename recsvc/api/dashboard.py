@@ -12,6 +12,7 @@ import time
 from flask import Blueprint, Response, current_app, render_template_string, request
 from prometheus_client.parser import text_string_to_metric_families
 
+from recsvc import figures as figures_of
 from recsvc import metrics, plots
 from recsvc.api.experiments import build_report as experiment_report
 from recsvc.api.offers import build_report as campaign_report
@@ -25,8 +26,7 @@ PAGES = [
     ("campaigns", "Campaigns"),
     ("experiments", "Experiments"),
 ]
-METRICS = ("ndcg@10", "recall@10", "precision@10", "map@10", "coverage@10")
-LAYOUT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>recsvc - {{ title }}</title>
+LAYOUT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>recsvc - {{ title }}</title><link rel="icon" href="data:,">
 <style>body{font-family:system-ui,sans-serif;margin:0;color:#1a202c}nav{background:#2d3748;padding:10px 16px}
 nav a{color:#e2e8f0;margin-right:18px;text-decoration:none}nav a.on{color:#fff;font-weight:bold}
 main{padding:16px 24px;max-width:1100px}figure{margin:12px 0 24px}figcaption{font-size:13px;color:#4a5568}
@@ -89,14 +89,9 @@ def overview():
     version = None
     if data:
         version, history = data
-        names = [h["version"] for h in history]
-        series = {m: [(h.get("metrics") or {}).get("hybrid", {}).get(m) for h in history] for m in METRICS}
-        figures.append(
-            (
-                "Offline metrics of the hybrid over the last versions (time-holdout, k = 10)",
-                plots.lines(names, series, "Hybrid offline metrics by version"),
-            )
-        )
+        figures += figures_of.metric_history(history)
+        active = next((h for h in history if h["version"] == version), {})
+        figures += figures_of.model_metrics(active.get("metrics") or {})
     health = service_health()
     figures.append(
         (
@@ -162,26 +157,7 @@ def segments():
     version = None
     if data:
         version, segs, dist = data
-        for kind in ("rfm", "cluster", "lifecycle"):
-            mine = [s for s in segs if s["kind"] == kind]
-            if mine:
-                figures.append(
-                    (
-                        f"{kind} segments: size",
-                        plots.bars([s["name"] for s in mine], [s["size"] for s in mine], f"{kind}: customers"),
-                    )
-                )
-                figures.append(
-                    (
-                        f"{kind} segments: mean expected value over 365 days",
-                        plots.bars([s["name"] for s in mine], [s["mean_clv"] or 0 for s in mine], f"{kind}: mean CLV"),
-                    )
-                )
-        for key, label in (("clv", "expected value over 365 days (top 1% clipped)"), ("p_alive", "P(alive)")):
-            if dist.get(key) and sum(dist[key]["counts"]):
-                figures.append(
-                    (f"Distribution of {label}", plots.histogram(dist[key]["edges"], dist[key]["counts"], label, label))
-                )
+        figures = figures_of.segments(segs, dist)
     return _page("segments", "Segments and CLV", figures, [note] if note else [], version)
 
 
@@ -201,49 +177,14 @@ def campaigns():
         if not items:
             notes.append("No campaigns in this version (train with --offers).")
         else:
-            ids = [c["offer_id"] for c in items]
-            figures.append(
-                (
-                    "Audience (treatment) and holdout sizes per campaign",
-                    plots.bars(
-                        [f"{i} treatment" for i in ids] + [f"{i} holdout" for i in ids],
-                        [c["audience_size"] for c in items] + [c["holdout_size"] for c in items],
-                        "Audiences",
-                        "users",
-                    ),
-                )
-            )
-            figures.append(
-                (
-                    "Expected spend (bars) against budget (black marks)",
-                    plots.bars(
-                        ids,
-                        [c["expected_cost"] for c in items],
-                        "Spend vs budget",
-                        reference=[c["budget"] for c in items],
-                        reference_label="budget",
-                    ),
-                )
-            )
-            diffs = [r["uplift"]["conversion_rate"] for r in reports]
-            figures.append(
-                (
-                    "Conversion uplift, treatment minus holdout, with 95% intervals",
-                    plots.bars(
-                        ids,
-                        [d["difference"] or 0.0 for d in diffs],
-                        "Conversion uplift",
-                        errors=[tuple(d["ci95"]) if d["ci95"] else (0.0, 0.0) for d in diffs],
-                    ),
-                )
-            )
+            figures = figures_of.campaigns(items, reports)
     return _page("campaigns", "Campaigns", figures, notes, version)
 
 
 @bp.get("/dashboard/experiments")
 def experiments():
     def load(store):
-        now = time.strftime("%Y-%m-%dT%H:%M:%S")
+        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
         running = [e for e in store.experiments() if e["start"][:19] <= now <= e["end"][:19]]
         return [(e, experiment_report(store, e)) for e in running]
 
@@ -254,29 +195,7 @@ def experiments():
         notes.append("No experiment is running.")
     for exp, rep in data or []:
         variants = rep["variants"]
-        names = [v["variant"] for v in variants]
-        figures.append(
-            (
-                f"{exp['experiment_id']}: CTR per variant with 95% intervals",
-                plots.bars(
-                    names,
-                    [v["ctr"] for v in variants],
-                    f"{exp['experiment_id']}: CTR",
-                    errors=[tuple(v["ctr_ci95"]) for v in variants],
-                ),
-            )
-        )
-        figures.append(
-            (
-                f"{exp['experiment_id']}: conversion per variant with 95% intervals",
-                plots.bars(
-                    names,
-                    [v["conversion_rate"] for v in variants],
-                    f"{exp['experiment_id']}: conversion",
-                    errors=[tuple(v["conversion_ci95"]) for v in variants],
-                ),
-            )
-        )
+        figures += figures_of.experiment(exp["experiment_id"], variants)
         verdicts = "; ".join(f"{v['variant']}: {v.get('verdict', 'control')}" for v in variants)
         notes.append(f"{exp['experiment_id']} ({exp['primary_metric']}): {verdicts}")
     return _page("experiments", "Experiments", figures, notes)

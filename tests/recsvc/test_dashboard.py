@@ -11,7 +11,7 @@ AUTH = {"Authorization": "Basic " + base64.b64encode(f"ops:{API_KEY}".encode()).
 
 @pytest.mark.parametrize(
     ("page", "min_plots"),
-    [("/dashboard", 2), ("/dashboard/segments", 6), ("/dashboard/campaigns", 3), ("/dashboard/experiments", 0)],
+    [("/dashboard", 5), ("/dashboard/segments", 6), ("/dashboard/campaigns", 3), ("/dashboard/experiments", 0)],
 )
 def test_pages_render_plots(client, page: str, min_plots: int) -> None:
     resp = client.get(page, headers=AUTH)

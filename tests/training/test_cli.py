@@ -69,6 +69,8 @@ def test_run_exports_reports_and_excludes_purchases(shop: Path, tmp_path: Path) 
         assert {"precision@10", "recall@10", "ndcg@10", "map@10", "coverage@10"} <= set(m)
     assert models["hybrid"]["ndcg@10"] > models["popularity"]["ndcg@10"]
     assert "## Offline evaluation" in (tmp_path / "rep" / "report.md").read_text()
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "<figcaption>ndcg@10 per model on the time holdout</figcaption>" in page and "<svg" in page
 
 
 def test_run_is_deterministic(shop: Path, tmp_path: Path) -> None:

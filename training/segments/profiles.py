@@ -141,7 +141,7 @@ def _finish(table: pd.DataFrame, events: pd.DataFrame, report: dict, popular_n: 
             )
     popular = segment_popular_lists(events, members, popular_n)
     report["distributions"] = distributions(table)
-    report["segments"] = [{k: s[k] for k in ("id", "size", "mean_clv")} for s in segments]
+    report["segments"] = [{k: s[k] for k in ("id", "name", "kind", "size", "mean_clv")} for s in segments]
     return CustomerResult(table, segments, members, popular, report)
 
 
