@@ -12,6 +12,7 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
 COPY recsvc/ recsvc/
 COPY training/ training/
+COPY examples/ examples/
 COPY gunicorn.conf.py .
 USER recsvc
 EXPOSE 8000

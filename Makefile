@@ -6,16 +6,19 @@ PY := $(VENV)/bin/python
 REDIS_PORT ?= 6379
 PORT ?= 8000
 DEMO_DIR := data/demo
+DEMO_KEY ?= demo-key
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: setup demo test lint bench-quality bench-load bench-publish redis clean
+.PHONY: setup demo test screenshots lint bench-quality bench-load bench-publish redis clean
+
+# Debian packages, installed only when missing (sudo unless root).
+APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
-	@command -v redis-server >/dev/null || { echo "installing redis-server"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
-	@$(PYTHON) -c "import ensurepip" 2>/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-venv >/dev/null; }
+	@command -v redis-server >/dev/null || { echo "installing redis-server"; $(APT_INSTALL) redis-server >/dev/null; }
+	@command -v chromium >/dev/null || { echo "installing chromium (browser tests)"; $(APT_INSTALL) chromium >/dev/null; }
+	@$(PYTHON) -c "import ensurepip" 2>/dev/null || { $(APT_INSTALL) python3-venv >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
@@ -31,6 +34,7 @@ redis: setup
 demo: setup redis
 	$(PY) -m training.datasets synthetic --out $(DEMO_DIR) --users 5000 --items 800 --seed 42
 	$(PY) -m training run --events $(DEMO_DIR)/events.csv --items $(DEMO_DIR)/items.csv --users $(DEMO_DIR)/users.csv \
+		--offers examples/offers.yaml --experiments examples/experiments.yaml \
 		--export $(DEMO_DIR)/export --report-dir $(DEMO_DIR)/report --redis redis://127.0.0.1:$(REDIS_PORT)/0
 	@echo; echo "Try (in another terminal):"
 	@echo "  curl -s 'localhost:$(PORT)/v1/users/U0000042/recommendations?n=5'"
@@ -38,11 +42,17 @@ demo: setup redis
 	@echo "  curl -s 'localhost:$(PORT)/v1/items/I000010/similar?n=5'"
 	@echo "  curl -s 'localhost:$(PORT)/v1/popular?n=5&category=grocery'"
 	@echo "  curl -s 'localhost:$(PORT)/v1/model'; curl -s localhost:$(PORT)/readyz"
-	@echo "Report: $(DEMO_DIR)/report/report.md"; echo
-	REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0 RECSVC_BIND=127.0.0.1:$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py recsvc.wsgi:app
+	@echo "  curl -s localhost:$(PORT)/v1/segments; curl -s 'localhost:$(PORT)/v1/campaigns/vip-electronics/audience?limit=5'"
+	@echo "Dashboard: http://localhost:$(PORT)/dashboard (any user name, password $(DEMO_KEY))  API docs: http://localhost:$(PORT)/docs/"
+	@echo "Report: $(DEMO_DIR)/report/report.html"; echo
+	RECSVC_API_KEYS=$(DEMO_KEY) REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0 RECSVC_BIND=127.0.0.1:$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py recsvc.wsgi:app
 
 test: setup
 	$(PY) -m pytest -q
+
+# Dashboard and training-report screenshots for docs/dashboard.md, taken by the browser test.
+screenshots: setup
+	RECSVC_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/recsvc/test_dashboard_browser.py
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
@@ -52,7 +62,7 @@ bench-quality: setup
 	$(PY) -m training.bench quality --data data/ml100k
 
 bench-load: setup
-	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq wrk >/dev/null; }
+	@command -v wrk >/dev/null || { $(APT_INSTALL) wrk >/dev/null; }
 	$(PY) -m training.bench load
 
 bench-publish: setup
