@@ -7,6 +7,8 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from recsvc.store import NoActiveVersion, RedisDown
+
 log = logging.getLogger(__name__)
 
 
@@ -31,11 +33,6 @@ class NotFound(ApiError):
     code = "not_found"
 
 
-class Unavailable(ApiError):
-    status_code = 503
-    code = "unavailable"
-
-
 def error_body(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message}}
 
@@ -44,6 +41,16 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api(exc: ApiError):
         return jsonify(error_body(exc.code, exc.message)), exc.status_code
+
+    # Views that can answer without Redis (recommendations, similar, popular) catch these themselves.
+    @app.errorhandler(RedisDown)
+    def _redis_down(exc: RedisDown):
+        body = error_body("redis_unavailable", "this answer needs Redis, which is unreachable; retry later")
+        return jsonify(body), 503, {"Retry-After": "1"}
+
+    @app.errorhandler(NoActiveVersion)
+    def _no_version(exc: NoActiveVersion):
+        return jsonify(error_body("no_active_version", "no model version has been published yet")), 404
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

@@ -9,8 +9,7 @@ import pandas as pd
 from flask import Blueprint, current_app, jsonify, request
 
 from recsvc.auth import require_api_key
-from recsvc.errors import ApiError, BadRequest, Unavailable
-from recsvc.store import RedisDown
+from recsvc.errors import ApiError, BadRequest
 
 bp = Blueprint("events", __name__)
 MAX_BATCH = 1000
@@ -104,8 +103,5 @@ def ingest():
     if not raw or len(raw) > MAX_BATCH:
         raise BadRequest(f"a batch holds 1 to {MAX_BATCH} events", code="invalid_body")
     events = [validate(e, f"events[{i}]" if batch else "event") for i, e in enumerate(raw)]
-    try:
-        ids = current_app.extensions["store"].ingest(events)
-    except RedisDown:
-        raise Unavailable("events need Redis, which is unreachable; retry later", code="redis_unavailable") from None
+    ids = current_app.extensions["store"].ingest(events)
     return jsonify({"accepted": len(events), "ids": ids}), 202

@@ -5,8 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify
 
 from recsvc import metrics
-from recsvc.errors import NotFound, Unavailable
-from recsvc.store import NoActiveVersion, RedisDown
 
 bp = Blueprint("health", __name__)
 
@@ -39,13 +37,8 @@ def prometheus():
 @bp.get("/v1/model")
 def model():
     store = current_app.extensions["store"]
-    try:
-        version = store.active_version()
-        meta = store.meta(version)
-    except RedisDown:
-        raise Unavailable("model metadata needs Redis, which is unreachable", code="redis_unavailable") from None
-    except NoActiveVersion:
-        raise NotFound("no model version has been published yet", code="no_active_version") from None
+    version = store.active_version()
+    meta = store.meta(version)
     return jsonify(
         {
             "model_version": version,

@@ -11,18 +11,13 @@ from flask import Blueprint, Response, current_app, jsonify, request, stream_wit
 
 from recsvc import stats
 from recsvc.api.params import int_param, path_id
-from recsvc.api.segments import _version, decode_cursor, encode_cursor
+from recsvc.api.segments import decode_cursor, encode_cursor
 from recsvc.auth import require_api_key
-from recsvc.errors import BadRequest, NotFound, Unavailable
-from recsvc.store import RedisDown
+from recsvc.errors import BadRequest, NotFound
 
 bp = Blueprint("offers", __name__)
 MAX_OUTCOMES = 1000
 GROUPS = ("treatment", "holdout")
-
-
-def _redis_down() -> Unavailable:
-    return Unavailable("offers need Redis, which is unreachable", code="redis_unavailable")
 
 
 def _now_iso() -> str:
@@ -47,11 +42,8 @@ def _campaign(store, version: str, offer_id: str) -> dict:
 def user_offers(user_id: str):
     path_id(user_id, "user_id")
     store = current_app.extensions["store"]
-    version = _version(store)
-    try:
-        entry = store.user_offers(version, user_id) or {"holdout": False, "offers": []}
-    except RedisDown:
-        raise _redis_down() from None
+    version = store.active_version()
+    entry = store.user_offers(version, user_id) or {"holdout": False, "offers": []}
     now = _now_iso()
     live = [
         {k: o[k] for k in ("offer_id", "title", "discount_pct", "expected_value", "items", "valid_to")}
@@ -64,11 +56,8 @@ def user_offers(user_id: str):
 @bp.get("/v1/campaigns")
 def campaigns():
     store = current_app.extensions["store"]
-    version = _version(store)
-    try:
-        items = store.campaigns(version)
-    except RedisDown:
-        raise _redis_down() from None
+    version = store.active_version()
+    items = store.campaigns(version)
     now = _now_iso()
     out = [
         {
@@ -102,14 +91,11 @@ def audience(offer_id: str):
     limit = int_param("limit", 1000, 1, 10_000)
     cursor = request.args.get("cursor")
     store = current_app.extensions["store"]
-    version, after = decode_cursor(cursor) if cursor else (_version(store), None)
-    try:
-        _campaign(store, version, offer_id)
-        if fmt == "csv":
-            return _csv(store, version, offer_id, group)
-        page, more = store.audience_page(version, offer_id, group, after, limit)
-    except RedisDown:
-        raise _redis_down() from None
+    version, after = decode_cursor(cursor) if cursor else (store.active_version(), None)
+    _campaign(store, version, offer_id)
+    if fmt == "csv":
+        return _csv(store, version, offer_id, group)
+    page, more = store.audience_page(version, offer_id, group, after, limit)
     users = [{"user_id": u, "expected_value": d.get("expected_value"), "items": d.get("items", [])} for u, d in page]
     return jsonify(
         {
@@ -189,37 +175,29 @@ def record_outcomes(offer_id: str):
             "revenue": float(revenue),
         }
     store = current_app.extensions["store"]
-    version = _version(store)
-    try:
-        _campaign(store, version, offer_id)
-        groups = store.audience_group(version, offer_id, list(parsed))
-        for (user, rec), group in zip(parsed.items(), groups):
-            where = f"outcomes[{rec['index']}]"
-            if group is None:
-                raise BadRequest(
-                    f"{where}.user_id: '{user}' is not in the audience of '{offer_id}'", code="not_in_audience"
-                )
-            if group == "holdout" and (rec["sent"] or rec["redeemed"]):
-                raise BadRequest(
-                    f"{where}: '{user}' is in the holdout group and received no offer", code="invalid_outcome"
-                )
-            rec["group"] = group
-            del rec["index"]
-        store.merge_outcomes(offer_id, parsed)
-    except RedisDown:
-        raise _redis_down() from None
+    version = store.active_version()
+    _campaign(store, version, offer_id)
+    groups = store.audience_group(version, offer_id, list(parsed))
+    for (user, rec), group in zip(parsed.items(), groups):
+        where = f"outcomes[{rec['index']}]"
+        if group is None:
+            raise BadRequest(
+                f"{where}.user_id: '{user}' is not in the audience of '{offer_id}'", code="not_in_audience"
+            )
+        if group == "holdout" and (rec["sent"] or rec["redeemed"]):
+            raise BadRequest(f"{where}: '{user}' is in the holdout group and received no offer", code="invalid_outcome")
+        rec["group"] = group
+        del rec["index"]
+    store.merge_outcomes(offer_id, parsed)
     return jsonify({"offer_id": offer_id, "recorded": len(parsed)}), 202
 
 
 @bp.get("/v1/campaigns/<offer_id>/report")
 def report(offer_id: str):
     store = current_app.extensions["store"]
-    version = _version(store)
-    try:
-        campaign = _campaign(store, version, offer_id)
-        return jsonify(build_report(store, version, campaign))
-    except RedisDown:
-        raise _redis_down() from None
+    version = store.active_version()
+    campaign = _campaign(store, version, offer_id)
+    return jsonify(build_report(store, version, campaign))
 
 
 def build_report(store, version: str, campaign: dict) -> dict:

@@ -8,19 +8,9 @@ import binascii
 from flask import Blueprint, current_app, jsonify, request
 
 from recsvc.api.params import int_param, path_id
-from recsvc.errors import BadRequest, NotFound, Unavailable
-from recsvc.store import NoActiveVersion, RedisDown
+from recsvc.errors import BadRequest, NotFound
 
 bp = Blueprint("segments", __name__)
-
-
-def _version(store) -> str:
-    try:
-        return store.active_version()
-    except RedisDown:
-        raise Unavailable("customer data needs Redis, which is unreachable", code="redis_unavailable") from None
-    except NoActiveVersion:
-        raise NotFound("no model version has been published yet", code="no_active_version") from None
 
 
 def encode_cursor(version: str, last: str) -> str:
@@ -41,11 +31,8 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 def profile(user_id: str):
     path_id(user_id, "user_id")
     store = current_app.extensions["store"]
-    version = _version(store)
-    try:
-        record = store.profile(version, user_id)
-    except RedisDown:
-        raise Unavailable("customer data needs Redis, which is unreachable", code="redis_unavailable") from None
+    version = store.active_version()
+    record = store.profile(version, user_id)
     if record is None:
         raise NotFound(f"unknown user '{user_id}'", code="unknown_user")
     return jsonify({"user_id": user_id, "model_version": version} | {k: v for k, v in record.items() if k != "user_id"})
@@ -54,11 +41,8 @@ def profile(user_id: str):
 @bp.get("/v1/segments")
 def segments():
     store = current_app.extensions["store"]
-    version = _version(store)
-    try:
-        items = store.segments(version)
-    except RedisDown:
-        raise Unavailable("customer data needs Redis, which is unreachable", code="redis_unavailable") from None
+    version = store.active_version()
+    items = store.segments(version)
     return jsonify({"model_version": version, "segments": items})
 
 
@@ -69,18 +53,13 @@ def segment_users(segment: str):
     limit = int_param("limit", 1000, 1, 10_000)
     cursor = request.args.get("cursor")
     store = current_app.extensions["store"]
-    version, after = decode_cursor(cursor) if cursor else (_version(store), None)
-    try:
-        known = {s["id"] for s in store.segments(version)}
-        if segment not in known:
-            if not known:
-                raise BadRequest(
-                    "the cursor's model version is no longer available; start again", code="expired_cursor"
-                )
-            raise NotFound(f"unknown segment '{segment}' (see /v1/segments for ids)", code="unknown_segment")
-        users, more = store.segment_page(version, segment, after, limit)
-    except RedisDown:
-        raise Unavailable("customer data needs Redis, which is unreachable", code="redis_unavailable") from None
+    version, after = decode_cursor(cursor) if cursor else (store.active_version(), None)
+    known = {s["id"] for s in store.segments(version)}
+    if segment not in known:
+        if not known:
+            raise BadRequest("the cursor's model version is no longer available; start again", code="expired_cursor")
+        raise NotFound(f"unknown segment '{segment}' (see /v1/segments for ids)", code="unknown_segment")
+    users, more = store.segment_page(version, segment, after, limit)
     return jsonify(
         {
             "segment": segment,

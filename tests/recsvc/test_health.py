@@ -19,7 +19,9 @@ def test_readyz_503_without_a_published_version(own_redis) -> None:
     assert resp.status_code == 503 and resp.get_json()["reason"] == "no active model version"
     body = app.test_client().get("/v1/users/u/recommendations").get_json()
     assert body["source"] == "fallback" and body["items"] == []
-    assert app.test_client().get("/v1/model").status_code == 404
+    for path in ("/v1/model", "/v1/segments", "/v1/campaigns", "/v1/users/u/offers"):
+        resp = app.test_client().get(path)
+        assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "no_active_version", path
 
 
 def test_model_endpoint(client, published) -> None:

@@ -134,7 +134,13 @@ def test_redis_outage_falls_back_and_recovers(own_redis, run_result, tmp_path) -
         started = time.perf_counter()
         assert g.get("/readyz").status_code == 503
         assert time.perf_counter() - started < 2
-        assert g.get("/v1/model").status_code == 503
+        for path in ("/v1/model", "/v1/segments", f"/v1/users/{user}/profile", "/v1/campaigns", "/v1/experiments"):
+            r = g.get(path)
+            assert r.status_code == 503 and r.headers["Retry-After"] == "1", (path, r.text)
+            assert r.json()["error"]["code"] == "redis_unavailable"
+        event = {"user_id": user, "item_id": str(run_result.item_ids[0]), "event": "view"}
+        r = requests.post(g.base + "/v1/events", json=event, timeout=5)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "redis_unavailable"
         own_redis.start()
         deadline = time.time() + 10
         source = None
