@@ -32,6 +32,11 @@ def run_training(shop_dir: Path, *extra: str, evaluate: bool = False) -> subproc
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
+def python_m(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m ARGS` from the project root, output captured."""
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+from tests.conftest import python_m as cli
+from tests.conftest import run_training
 
 
 @pytest.fixture(scope="session")
@@ -25,13 +20,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_run_exports_reports_and_excludes_purchases(shop: Path, tmp_path: Path) -> None:
-    res = cli(
-        "training",
-        "run",
-        "--events",
-        str(shop / "events.csv"),
-        "--items",
-        str(shop / "items.csv"),
+    res = run_training(
+        shop,
         "--users",
         str(shop / "users.csv"),
         "--export",
@@ -40,6 +30,7 @@ def test_run_exports_reports_and_excludes_purchases(shop: Path, tmp_path: Path) 
         str(tmp_path / "rep"),
         "--top-n",
         "15",
+        evaluate=True,
     )
     assert res.returncode == 0, res.stderr
     assert "hybrid" in res.stdout and "done in" in res.stdout
@@ -76,18 +67,7 @@ def test_run_exports_reports_and_excludes_purchases(shop: Path, tmp_path: Path) 
 def test_run_is_deterministic(shop: Path, tmp_path: Path) -> None:
     outs = []
     for k in range(2):
-        res = cli(
-            "training",
-            "run",
-            "--events",
-            str(shop / "events.csv"),
-            "--items",
-            str(shop / "items.csv"),
-            "--export",
-            str(tmp_path / f"e{k}"),
-            "--no-eval",
-            "--quiet",
-        )
+        res = run_training(shop, "--export", str(tmp_path / f"e{k}"))
         assert res.returncode == 0, res.stderr
         outs.append((tmp_path / f"e{k}" / "recommendations.jsonl").read_text())
     assert outs[0] == outs[1]
@@ -138,14 +118,5 @@ def test_bad_file_exits_2_naming_file_and_column(shop: Path, tmp_path: Path, eve
 
 
 def test_bad_flags_exit_nonzero(shop: Path) -> None:
-    res = cli(
-        "training",
-        "run",
-        "--events",
-        str(shop / "events.csv"),
-        "--items",
-        str(shop / "items.csv"),
-        "--event-weights",
-        "like=2",
-    )
+    res = run_training(shop, "--event-weights", "like=2")
     assert res.returncode == 2 and "unknown event type 'like'" in res.stderr

@@ -2,20 +2,18 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import ROOT, python_m
 from training.clv import bgnbd, gamma_gamma
 from training.clv.bgnbd import BGNBDParams, CLVFitError
 from training.clv.gamma_gamma import GammaGammaParams
 from training.clv.summary import daily_transactions, summarize
 
-ROOT = Path(__file__).resolve().parents[2]
 CDNOW = ROOT.parent / "shared" / "datasets" / "cdnow" / "CDNOW_sample.txt"
 needs_cdnow = pytest.mark.skipif(not CDNOW.exists(), reason="CDNOW sample not beside the repository")
 
@@ -85,9 +83,7 @@ def test_cdnow_fits_reproduce_the_papers() -> None:
 
 @needs_cdnow
 def test_clv_cli_on_cdnow(tmp_path: Path) -> None:
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
-
+    run = python_m
     assert run("training.datasets", "cdnow", "--src", str(CDNOW), "--out", str(tmp_path / "cd")).returncode == 0
     res = run(
         "training",

@@ -10,7 +10,7 @@ from pathlib import Path
 from recsvc import keys
 from recsvc.settings import Settings
 from recsvc.store import Store
-from tests.conftest import ROOT
+from tests.conftest import ROOT, python_m
 from training.export_events import export
 from training.loading import load_events
 
@@ -76,7 +76,7 @@ def test_crash_mid_export_loses_and_duplicates_nothing(own_redis, tmp_path) -> N
     proc.wait(10)
     remaining = own_redis.client().xlen(keys.EVENTS_STREAM)
     assert 0 < remaining < total, "the export was not interrupted mid-way"
-    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    res = python_m(*cmd[2:], timeout=120)
     assert res.returncode == 0, res.stderr
     rows = _rows(out)
     ids = [r["event_id"] for r in rows]
@@ -88,26 +88,18 @@ def test_training_takes_several_event_files(shop_dir, tmp_path, own_redis) -> No
     _fill(own_redis.url, 50)
     live = tmp_path / "live.csv"
     export(own_redis.url, live)
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training",
-            "run",
-            "--events",
-            str(shop_dir / "events.csv"),
-            str(live),
-            "--items",
-            str(shop_dir / "items.csv"),
-            "--no-eval",
-            "--quiet",
-            "--report-dir",
-            str(tmp_path / "rep"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    res = python_m(
+        "training",
+        "run",
+        "--events",
+        str(shop_dir / "events.csv"),
+        str(live),
+        "--items",
+        str(shop_dir / "items.csv"),
+        "--no-eval",
+        "--quiet",
+        "--report-dir",
+        str(tmp_path / "rep"),
     )
     assert res.returncode == 0, res.stderr
     assert "items appear in events but not in the catalog" in (tmp_path / "rep" / "report.md").read_text()

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
 from recsvc import keys
-from tests.conftest import ROOT
+from tests.conftest import python_m
 from training.publish import PublishError, activate, cleanup_stale, list_versions, prune, publish_result
 
 
@@ -59,13 +58,7 @@ def test_versions_cli(own_redis, run_result) -> None:
     v2 = publish_result(run_result, own_redis.url)
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "training", "versions", "--redis", own_redis.url, *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return python_m("training", "versions", "--redis", own_redis.url, *args, timeout=60)
 
     out = cli("list")
     assert out.returncode == 0 and v1 in out.stdout and v2 in out.stdout
