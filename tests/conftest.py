@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import signal
@@ -30,6 +31,19 @@ def train_cmd(shop_dir: Path, *extra: str, evaluate: bool = False) -> list[str]:
 def run_training(shop_dir: Path, *extra: str, evaluate: bool = False) -> subprocess.CompletedProcess:
     cmd = train_cmd(shop_dir, *extra, evaluate=evaluate)
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def mutated(base: dict, path: list, value: object) -> dict:
+    """A deep copy of `base` with the value at `path` replaced (or deleted when `value` is KeyError)."""
+    data = copy.deepcopy(base)
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return data
 
 
 def python_m(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

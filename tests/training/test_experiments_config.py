@@ -4,6 +4,7 @@ import copy
 
 import pytest
 
+from tests.conftest import mutated
 from training.experiments import ExperimentConfigError, parse
 
 GOOD = {
@@ -28,18 +29,6 @@ def test_valid_config_defaults() -> None:
     assert e["start"].startswith("2026-01-01T00:00:00")
 
 
-def _bad(path, value):
-    data = copy.deepcopy(GOOD)
-    target = data["experiments"][0]
-    for key in path[:-1]:
-        target = target[key]
-    if value is KeyError:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return data
-
-
 @pytest.mark.parametrize(
     ("path", "value", "fragment"),
     [
@@ -59,7 +48,7 @@ def _bad(path, value):
 )
 def test_bad_configs_are_rejected_whole(path, value, fragment) -> None:
     with pytest.raises(ExperimentConfigError) as err:
-        parse(_bad(path, value), "exp.yaml")
+        parse(mutated(GOOD, ["experiments", 0, *path], value), "exp.yaml")
     assert fragment in str(err.value) and "experiment 'e1'" in str(err.value)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import mutated
 from training.offers.catalog import OfferCatalogError, load, parse
 
 GOOD = {
@@ -41,18 +42,6 @@ def test_valid_catalog_json_and_yaml(tmp_path: Path) -> None:
     assert cat.holdout_pct == 10 and cat.max_offers_per_user == 3 and cat.offers[0].max_per_user == 1
 
 
-def _with(path: list, value) -> dict:
-    data = copy.deepcopy(GOOD)
-    target = data
-    for key in path[:-1]:
-        target = target[key]
-    if value is KeyError:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return data
-
-
 @pytest.mark.parametrize(
     ("path", "value", "fragment"),
     [
@@ -76,7 +65,7 @@ def _with(path: list, value) -> dict:
 )
 def test_bad_catalogs_are_rejected_naming_offer_and_field(path, value, fragment) -> None:
     with pytest.raises(OfferCatalogError) as err:
-        parse(_with(path, value), "offers.json")
+        parse(mutated(GOOD, path, value), "offers.json")
     assert fragment in str(err.value) and str(err.value).startswith("offers.json: ")
 
 
