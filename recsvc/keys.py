@@ -121,6 +121,17 @@ def live_bought(user_id: str) -> str:
     return f"{PREFIX}:live_bought:{user_id}"
 
 
+LIVE_PREFIXES = (f"{PREFIX}:recent:", f"{PREFIX}:live_bought:")  # a user's live state: the keys above
+
+
+def live_user(key: str) -> str | None:
+    """The user id of a `recent` or `live_bought` key; None for any other key."""
+    for prefix in LIVE_PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix) :]
+    return None
+
+
 EXPERIMENTS = f"{PREFIX}:experiments"  # msgpack list of experiments, variant versions resolved
 EXPERIMENT_SECRET = f"{PREFIX}:experiment_secret"  # HMAC key of recommendation ids
 IMPRESSIONS_LENGTH = 200

@@ -35,6 +35,7 @@ class Settings:
     fallback_refresh_s: float = 30.0
     redis_retry_s: float = 1.0
     local_cache_users: int = 50_000
+    live_cache_users: int = 50_000
     access_log: bool = True
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     max_body_bytes: int = 1_048_576
@@ -63,6 +64,7 @@ class Settings:
             fallback_refresh_s=_float(env, "RECSVC_FALLBACK_REFRESH_S", 30.0, 1, 3600),
             redis_retry_s=_float(env, "RECSVC_REDIS_RETRY_S", 1.0, 0, 60),
             local_cache_users=int(_float(env, "RECSVC_LOCAL_CACHE_USERS", 50_000, 0, 10_000_000)),
+            live_cache_users=int(_float(env, "RECSVC_LIVE_CACHE_USERS", 50_000, 0, 10_000_000)),
             log_level=level,
             api_keys=tuple(k.strip() for k in env.get("RECSVC_API_KEYS", "").split(",") if k.strip()),
             max_body_bytes=int(_float(env, "RECSVC_MAX_BODY_BYTES", 1_048_576, 1024, 100 * 2**20)),

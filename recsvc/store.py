@@ -24,6 +24,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from recsvc import keys
+from recsvc.live_cache import LiveCache
 from recsvc.metrics import FALLBACKS, REDIS_ERRORS
 from recsvc.settings import Settings
 
@@ -62,6 +63,10 @@ class Snapshot:
     taken_at: float
 
 
+def _decode_live(recent: list[bytes], bought: list[bytes]) -> tuple[list[tuple[str, str, float]], frozenset[str]]:
+    return [tuple(keys.decode_obj(r)) for r in recent], frozenset(b.decode() for b in bought)
+
+
 class Store:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -77,6 +82,9 @@ class Store:
         self._similar_cache: LRUCache = LRUCache(maxsize=20_000)
         self._local_cache: LRUCache | None = (
             LRUCache(maxsize=settings.local_cache_users) if settings.local_cache_users > 0 else None
+        )
+        self._live_cache: LiveCache | None = (
+            LiveCache(self.client, settings.live_cache_users) if settings.live_cache_users > 0 else None
         )
         self._version: str | None = None
         self._experiments: list[dict] = []
@@ -180,7 +188,8 @@ class Store:
         """
         key = (version, user_id)
         if self._local_cache is not None:
-            hit = self._local_cache.get(key)
+            with self._lock:  # an LRU read reorders it: not safe beside other threads' writes
+                hit = self._local_cache.get(key)
             if hit is not None:
                 return hit
         rec, bought, profile = self._call(
@@ -213,21 +222,26 @@ class Store:
             self._secret = self._call(lambda: self.client.get(keys.EXPERIMENT_SECRET))
         return self._secret
 
-    def live(self, user_id: str) -> tuple[list[tuple[str, str, float]], set[str]]:
-        """The user's recent events (newest first) and live purchases, in one round trip."""
-        recent, bought = self._call(
-            lambda: self._commands(
-                ("LRANGE", keys.recent(user_id), 0, keys.RECENT_LENGTH - 1), ("SMEMBERS", keys.live_bought(user_id))
+    def live(self, user_id: str) -> tuple[list[tuple[str, str, float]], frozenset[str]]:
+        """The user's recent events (newest first) and live purchases: one round trip, or none when the
+        invalidation-tracked cache (recsvc/live_cache.py) knows they have not changed since the last read."""
+        if self._live_cache is None:
+            recent, bought = self._call(
+                lambda: self._commands(
+                    ("LRANGE", keys.recent(user_id), 0, keys.RECENT_LENGTH - 1),
+                    ("SMEMBERS", keys.live_bought(user_id)),
+                )
             )
-        )
-        return [tuple(keys.decode_obj(r)) for r in recent], {b.decode() for b in bought}
+            return _decode_live(recent, bought)
+        return self._call(lambda: self._live_cache.get(user_id, self._commands, _decode_live))
 
     def similar_many(self, version: str, item_ids: list[str]) -> list[Ranked | None]:
         """Similar-item lists of several items; immutable per version, so they are cached in-process."""
         out: list[Ranked | None] = [None] * len(item_ids)
         missing = []
         for k, item in enumerate(item_ids):
-            hit = self._similar_cache.get((version, item))
+            with self._lock:
+                hit = self._similar_cache.get((version, item))
             if hit is not None:
                 out[k] = hit
             else:

@@ -1,0 +1,155 @@
+"""Per-worker cache of users' live state (recent events, live purchases), kept correct by Redis.
+
+Redis client-side caching in broadcasting mode: this worker's listener connection (RESP3) asks for
+`CLIENT TRACKING ON BCAST` on the live-state key prefixes, and Redis pushes it an invalidation for
+every change of such a key (an event, a purchase, expiry, a flush). The listener drops that user from
+the cache at once, so a user with no new events since the last read is answered without a Redis round
+trip and one with new events is read again. Tracking lives and dies with the listener's own
+connection: when it is lost nothing is cached until it is back, and the cache starts empty again.
+(redis-py's own client-side cache needs Redis 7.4; Debian ships 7.0.)
+
+The classic race (a write lands between our read and our storing its result) is closed by storing a
+placeholder before the read: an invalidation removes it, and a result is only stored over its own
+placeholder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+from cachetools import LRUCache
+
+from recsvc import keys
+
+log = logging.getLogger(__name__)
+PING_EVERY_S = 1.0
+Value = tuple[list, frozenset]
+
+
+def _prefix_args() -> list[str]:
+    out: list[str] = []
+    for prefix in keys.LIVE_PREFIXES:
+        out += ["PREFIX", prefix]
+    return out
+
+
+class LiveCache:
+    def __init__(self, client: redis.Redis, maxsize: int) -> None:
+        self._client = client
+        self._cache: LRUCache = LRUCache(maxsize=maxsize)
+        self._lock = threading.Lock()
+        self._listening = False  # True while the tracking connection is up: only then is anything cached
+        self._epoch = 0  # bumped at every (re)connection of the listener
+        self._pid: int | None = None
+        self._stop = threading.Event()
+        self.hits = 0
+
+    # -- reads -------------------------------------------------------------------------------------
+    def get(self, user_id: str, send: Callable[..., list], decode: Callable[[list, list], Value]) -> Value:
+        """The user's live state: from the cache when unchanged since the last read, else through `send`
+        (commands in one round trip on the calling thread's connection)."""
+        self._ensure_listener()
+        commands = (
+            ("LRANGE", keys.recent(user_id), 0, keys.RECENT_LENGTH - 1),
+            ("SMEMBERS", keys.live_bought(user_id)),
+        )
+        epoch = self._epoch
+        if not self._listening:  # invalidations would be missed: no caching
+            return decode(*send(*commands))
+        token = object()
+        with self._lock:  # an LRU read reorders it: not safe beside other threads' writes
+            hit = self._cache.get(user_id)
+            if isinstance(hit, tuple):
+                self.hits += 1
+                return hit
+            self._cache[user_id] = token
+        try:
+            value = decode(*send(*commands))
+        except Exception:
+            with self._lock:
+                if self._cache.get(user_id) is token:
+                    del self._cache[user_id]
+            raise
+        with self._lock:
+            if self._cache.get(user_id) is token and self._epoch == epoch and self._listening:
+                self._cache[user_id] = value
+        return value
+
+    # -- invalidations ------------------------------------------------------------------------------
+    def _ensure_listener(self) -> None:
+        if self._pid != os.getpid():  # first use in this process (gunicorn forks after import)
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._pid = os.getpid()
+                    self._listening = False
+                    self._cache.clear()
+                    threading.Thread(target=self._listen, name="live-cache-invalidations", daemon=True).start()
+
+    def _up(self) -> None:
+        with self._lock:
+            self._cache.clear()
+            self._epoch += 1
+            self._listening = True
+
+    def _down(self) -> None:
+        with self._lock:
+            self._listening = False
+            self._epoch += 1
+            self._cache.clear()
+
+    def _invalidate(self, push: list) -> None:
+        """A RESP3 push [b"invalidate", [key, ...] or None (a flush)]."""
+        names = push[1] if len(push) > 1 else None
+        with self._lock:
+            if names is None:
+                self._cache.clear()
+                return
+            for raw in names:
+                user = keys.live_user(raw.decode() if isinstance(raw, bytes) else raw)
+                if user is not None:
+                    self._cache.pop(user, None)
+
+    def _listen(self) -> None:
+        delay = 0.1
+        pool = self._client.connection_pool
+        while not self._stop.is_set():
+            conn = pool.connection_class(**(pool.connection_kwargs | {"protocol": 3}))
+            try:
+                conn.connect()
+                conn.send_command("CLIENT", "TRACKING", "ON", "BCAST", *_prefix_args())
+                conn.read_response()
+                conn._parser.set_invalidation_push_handler(self._invalidate)  # as redis-py's own cache does
+                self._up()
+                delay = 0.1
+                self._pump(conn)
+            except (redis.RedisError, OSError) as exc:
+                if self._listening:  # once per outage, not at every retry
+                    log.info("live cache: invalidation listener down (%s); reads go to Redis", exc.__class__.__name__)
+            finally:
+                self._down()
+                conn.disconnect()
+            self._stop.wait(delay)
+            delay = min(delay * 2, 2.0)
+
+    def _pump(self, conn) -> None:
+        """Apply invalidations (the parser calls _invalidate) until the connection fails or stops answering."""
+        last_heard = time.monotonic()
+        pinged = False
+        while not self._stop.is_set():
+            if conn.can_read(timeout=PING_EVERY_S):
+                conn.read_response(push_request=True)
+                last_heard = time.monotonic()
+                pinged = False
+            elif not pinged:
+                conn.send_command("PING")
+                pinged = True
+            elif time.monotonic() - last_heard > 3 * PING_EVERY_S:
+                raise redis.TimeoutError("no answer to ping")
+
+    def close(self) -> None:
+        self._stop.set()

@@ -1,0 +1,142 @@
+"""The invalidation-tracked live-state cache against a real Redis: hits, invalidation, listener loss, races."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from recsvc import keys
+from recsvc.settings import Settings
+from recsvc.store import Store
+
+
+def _store(url: str, **kw) -> Store:
+    return Store(Settings(redis_url=url, **kw))
+
+
+def _wait_listener(store: Store) -> None:
+    store.live("warm-up")  # starts the listener thread
+    assert _eventually(lambda: store._live_cache._listening, timeout=5)
+
+
+def _listener_ids(r) -> list[int]:
+    return [int(c["id"]) for c in r.client_list() if "t" in c["flags"]]  # the tracking (BCAST) connection
+
+
+def _eventually(fn, timeout: float = 1.0) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if fn():
+            return True
+        time.sleep(0.005)
+    return fn()
+
+
+def test_unchanged_users_are_served_from_the_cache_and_writes_invalidate(own_redis) -> None:
+    store = _store(own_redis.url)
+    _wait_listener(store)
+    r = own_redis.client()
+    cache = store._live_cache
+    assert store.live("u1") == ([], frozenset())
+    hits = cache.hits
+    assert store.live("u1") == ([], frozenset()) and cache.hits == hits + 1
+    # Another process writes (as POST /v1/events does): the next read sees it within a second.
+    r.sadd(keys.live_bought("u1"), "i9")
+    assert _eventually(lambda: store.live("u1")[1] == frozenset({"i9"}))
+    r.lpush(keys.recent("u1"), keys.encode_obj(["view", "i3", 1.0]))
+    assert _eventually(lambda: store.live("u1")[0] == [("view", "i3", 1.0)])
+    r.delete(keys.recent("u1"), keys.live_bought("u1"))
+    assert _eventually(lambda: store.live("u1") == ([], frozenset()))
+    r.flushdb()
+    assert store.live("u1") == ([], frozenset())
+
+
+def test_lost_listener_means_no_caching_until_it_is_back(own_redis) -> None:
+    store = _store(own_redis.url)
+    _wait_listener(store)
+    r = own_redis.client()
+    store.live("u2")
+    (first,) = _listener_ids(r)
+    r.client_kill_filter(_id=first)
+    # While the listener is away a write must still be seen (no stale entry survives the reconnect).
+    r.sadd(keys.live_bought("u2"), "x")
+    assert _eventually(lambda: store.live("u2")[1] == frozenset({"x"}))
+    assert _eventually(lambda: len(_listener_ids(r)) == 1 and _listener_ids(r) != [first], timeout=5)
+    assert _eventually(lambda: store._live_cache._listening)
+    store.live("u2")
+    hits = store._live_cache.hits
+    store.live("u2")
+    assert store._live_cache.hits == hits + 1  # caching again
+    r.sadd(keys.live_bought("u2"), "y")  # and invalidations flow to the new listener
+    assert _eventually(lambda: store.live("u2")[1] == frozenset({"x", "y"}))
+
+
+def test_cached_users_stay_correct_when_data_connections_die(own_redis) -> None:
+    store = _store(own_redis.url)
+    _wait_listener(store)
+    r = own_redis.client()
+    store.live("u3")
+    listener = _listener_ids(r)
+    for c in r.client_list():
+        if int(c["id"]) not in listener and "client" not in c["cmd"]:
+            r.client_kill_filter(_id=int(c["id"]))
+    r.sadd(keys.live_bought("u3"), "z")
+
+    def seen() -> bool:
+        try:
+            return store.live("u3")[1] == frozenset({"z"})
+        except Exception:  # noqa: BLE001 - RedisDown on the killed socket, until the retry period passes
+            store._down_until = 0.0
+            return False
+
+    assert _eventually(seen)
+
+
+def test_concurrent_reads_never_keep_a_stale_value(own_redis) -> None:
+    """Readers race a writer; once writing stops, every reader sees the last write within a second."""
+    store = _store(own_redis.url)
+    _wait_listener(store)
+    writer = own_redis.client()
+    users = [f"r{k}" for k in range(5)]
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            for u in users:
+                store.live(u)
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for t in readers:
+        t.start()
+    for k in range(400):
+        writer.sadd(keys.live_bought(users[k % len(users)]), f"i{k}")
+    stop.set()
+    for t in readers:
+        t.join()
+    for n, u in enumerate(users):
+        want = frozenset(f"i{k}" for k in range(400) if k % len(users) == n)
+        assert _eventually(lambda u=u, want=want: store.live(u)[1] == want), u
+
+
+def test_a_write_racing_a_read_is_not_cached_stale(own_redis) -> None:
+    """The write lands after Redis answered our read but before we store the answer: not kept."""
+    from recsvc.store import _decode_live
+
+    store = _store(own_redis.url)
+    _wait_listener(store)
+    cache, r = store._live_cache, own_redis.client()
+
+    def slow_send(*commands):
+        replies = store._commands(*commands)  # the pre-write state
+        r.sadd(keys.live_bought("u5"), "late")
+        time.sleep(0.2)  # the invalidation reaches the listener meanwhile
+        return replies
+
+    assert cache.get("u5", slow_send, _decode_live)[1] == frozenset()  # answered as read
+    assert store.live("u5")[1] == frozenset({"late"})  # but not cached: the next read sees the write
+
+
+def test_cache_can_be_turned_off(own_redis) -> None:
+    store = _store(own_redis.url, live_cache_users=0)
+    own_redis.client().sadd(keys.live_bought("u4"), "a")
+    assert store.live("u4")[1] == frozenset({"a"}) and store._live_cache is None
