@@ -27,8 +27,11 @@ bp = Blueprint("experiments", __name__)
 
 def running(store: Store, now_iso: str | None = None) -> dict | None:
     """The experiment that currently decides recommendations (the first one running)."""
+    experiments = store.experiments()
+    if not experiments:
+        return None
     now_iso = now_iso or datetime.now(UTC).isoformat()
-    for e in store.experiments():
+    for e in experiments:
         if e["start"] <= now_iso <= e["end"]:
             return e
     return None

@@ -77,7 +77,25 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(20)
 
 
-def _wrk(base: str, script: Path, seconds: int, connections: int) -> dict:
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes and their children, from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            todo += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
+
+
+def _wrk(base: str, script: Path, seconds: int, connections: int, measure: list[int] | None = None) -> dict:
+    """One wrk run; with `measure`, also the CPU microseconds those processes spent per request."""
+    before = _cpu_seconds(measure) if measure else 0.0
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), base],
         capture_output=True,
@@ -87,6 +105,8 @@ def _wrk(base: str, script: Path, seconds: int, connections: int) -> dict:
     line = next(x for x in out.splitlines() if x.startswith("JSON "))
     result = json.loads(line[5:])
     result["rps"] = result["requests"] / result["seconds"]
+    if measure:
+        result["cpu_us"] = (_cpu_seconds(measure) - before) / max(result["requests"], 1) * 1e6
     return result
 
 
@@ -133,10 +153,11 @@ def main(rounds: int = 3, seconds: int = 10, connections: int = 32, users: int =
                 proc, base = gunicorn(app, env)
                 procs.append(proc)
                 _wrk(base, script, 2, connections)  # warm-up: imports, catalog and connection pools
-                runs[name].append(_wrk(base, script, seconds, connections))
+                runs[name].append(_wrk(base, script, seconds, connections, measure=[proc.pid, procs[0].pid]))
                 _stop(proc)
         med = {
-            n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms")} for n, rs in runs.items()
+            n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms", "cpu_us")}
+            for n, rs in runs.items()
         }
         errors = {n: sum(r["errors"] for r in rs) for n, rs in runs.items()}
         print(
@@ -144,12 +165,17 @@ def main(rounds: int = 3, seconds: int = 10, connections: int = 32, users: int =
             f"{os.environ.get('WEB_CONCURRENCY', '2')} x {os.environ.get('RECSVC_THREADS', '4')} threads (gthread); "
             f"wrk -t2 -c{connections} -d{seconds}s x {rounds} rounds, alternating; {users} users, {items} items"
         )
-        print("| app | median req/s | median p50 ms | median p99 ms | errors |")
-        print("|---|---|---|---|---|")
+        print("| app | median req/s | median p50 ms | median p99 ms | CPU us/request | errors |")
+        print("|---|---|---|---|---|---|")
         for n in runs:
-            print(f"| {n} | {med[n]['rps']:.0f} | {med[n]['p50_ms']:.2f} | {med[n]['p99_ms']:.2f} | {errors[n]} |")
+            m = med[n]
+            print(f"| {n} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['cpu_us']:.0f} | {errors[n]} |")
         print(f"ratio recsvc/bare (median req/s): {med['recsvc']['rps'] / med['bare']['rps']:.2f}")
+        # CPU per request (gunicorn + Redis) is steadier than req/s on a shared machine: other tenants
+        # slow both apps' wall clock, much less the CPU each request costs.
+        print(f"ratio bare/recsvc (median CPU per request): {med['bare']['cpu_us'] / med['recsvc']['cpu_us']:.2f}")
         print("per round req/s:", {n: [round(r["rps"]) for r in rs] for n, rs in runs.items()})
+        print("per round CPU us/request:", {n: [round(r["cpu_us"]) for r in rs] for n, rs in runs.items()})
     finally:
         for p in procs:
             _stop(p)
