@@ -80,6 +80,12 @@ class LiveCache:
                 self._cache[user_id] = value
         return value
 
+    def forget(self, user_ids) -> None:
+        """Drop users this worker just wrote for: its next read must not wait for Redis's invalidation."""
+        with self._lock:
+            for user in user_ids:
+                self._cache.pop(user, None)
+
     # -- invalidations ------------------------------------------------------------------------------
     def _ensure_listener(self) -> None:
         if self._pid != os.getpid():  # first use in this process (gunicorn forks after import)

@@ -291,6 +291,8 @@ class Store:
         for command in attribution:
             pipe.execute_command(*command)
         results = self._call(pipe.execute)
+        if self._live_cache is not None:  # read-your-writes in this worker
+            self._live_cache.forget({e["user_id"] for e in events})
         return [r.decode() if isinstance(r, bytes) else str(r) for r in results[: len(events)]]
 
     def similar(self, version: str, item_id: str) -> Ranked | None:

@@ -136,6 +136,16 @@ def test_a_write_racing_a_read_is_not_cached_stale(own_redis) -> None:
     assert store.live("u5")[1] == frozenset({"late"})  # but not cached: the next read sees the write
 
 
+def test_a_worker_reads_its_own_writes_at_once(own_redis) -> None:
+    store = _store(own_redis.url)
+    _wait_listener(store)
+    for k in range(50):
+        store.live("u6")  # cached
+        event = {"user_id": "u6", "item_id": f"i{k}", "event": "purchase", "timestamp": 1.0, "quantity": 1}
+        store.ingest([event])
+        assert f"i{k}" in store.live("u6")[1]  # no wait for the invalidation to come round
+
+
 def test_cache_can_be_turned_off(own_redis) -> None:
     store = _store(own_redis.url, live_cache_users=0)
     own_redis.client().sadd(keys.live_bought("u4"), "a")
