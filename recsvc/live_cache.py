@@ -44,39 +44,36 @@ class LiveCache:
         self._cache: LRUCache = LRUCache(maxsize=maxsize)
         self._lock = threading.Lock()
         self._listening = False  # True while the tracking connection is up: only then is anything cached
-        self._epoch = 0  # bumped at every (re)connection of the listener
         self._pid: int | None = None
-        self._stop = threading.Event()
         self.hits = 0
 
     # -- reads -------------------------------------------------------------------------------------
-    def get(self, user_id: str, send: Callable[..., list], decode: Callable[[list, list], Value]) -> Value:
-        """The user's live state: from the cache when unchanged since the last read, else through `send`
-        (commands in one round trip on the calling thread's connection)."""
+    def get(self, user_id: str, read: Callable[[], Value]) -> Value:
+        """The user's live state: from the cache when unchanged since the last read, else `read()` (one
+        round trip on the calling thread's connection)."""
         self._ensure_listener()
-        commands = (
-            ("LRANGE", keys.recent(user_id), 0, keys.RECENT_LENGTH - 1),
-            ("SMEMBERS", keys.live_bought(user_id)),
-        )
-        epoch = self._epoch
-        if not self._listening:  # invalidations would be missed: no caching
-            return decode(*send(*commands))
-        token = object()
+        token: object | None = object()
         with self._lock:  # an LRU read reorders it: not safe beside other threads' writes
-            hit = self._cache.get(user_id)
-            if isinstance(hit, tuple):
-                self.hits += 1
-                return hit
-            self._cache[user_id] = token
+            if not self._listening:  # invalidations would be missed: no caching
+                token = None
+            else:
+                hit = self._cache.get(user_id)
+                if isinstance(hit, tuple):
+                    self.hits += 1
+                    return hit
+                self._cache[user_id] = token
+        if token is None:
+            return read()
         try:
-            value = decode(*send(*commands))
+            value = read()
         except Exception:
             with self._lock:
                 if self._cache.get(user_id) is token:
                     del self._cache[user_id]
             raise
         with self._lock:
-            if self._cache.get(user_id) is token and self._epoch == epoch and self._listening:
+            # An invalidation, a flush or the listener going down or up meanwhile removed the placeholder.
+            if self._cache.get(user_id) is token:
                 self._cache[user_id] = value
         return value
 
@@ -99,13 +96,11 @@ class LiveCache:
     def _up(self) -> None:
         with self._lock:
             self._cache.clear()
-            self._epoch += 1
             self._listening = True
 
     def _down(self) -> None:
         with self._lock:
             self._listening = False
-            self._epoch += 1
             self._cache.clear()
 
     def _invalidate(self, push: list) -> None:
@@ -123,7 +118,7 @@ class LiveCache:
     def _listen(self) -> None:
         delay = 0.1
         pool = self._client.connection_pool
-        while not self._stop.is_set():
+        while True:
             conn = pool.connection_class(**(pool.connection_kwargs | {"protocol": 3}))
             try:
                 conn.connect()
@@ -139,14 +134,14 @@ class LiveCache:
             finally:
                 self._down()
                 conn.disconnect()
-            self._stop.wait(delay)
+            time.sleep(delay)
             delay = min(delay * 2, 2.0)
 
     def _pump(self, conn) -> None:
         """Apply invalidations (the parser calls _invalidate) until the connection fails or stops answering."""
         last_heard = time.monotonic()
         pinged = False
-        while not self._stop.is_set():
+        while True:
             if conn.can_read(timeout=PING_EVERY_S):
                 conn.read_response(push_request=True)
                 last_heard = time.monotonic()
@@ -156,6 +151,3 @@ class LiveCache:
                 pinged = True
             elif time.monotonic() - last_heard > 3 * PING_EVERY_S:
                 raise redis.TimeoutError("no answer to ping")
-
-    def close(self) -> None:
-        self._stop.set()

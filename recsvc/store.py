@@ -63,10 +63,6 @@ class Snapshot:
     taken_at: float
 
 
-def _decode_live(recent: list[bytes], bought: list[bytes]) -> tuple[list[tuple[str, str, float]], frozenset[str]]:
-    return [tuple(keys.decode_obj(r)) for r in recent], frozenset(b.decode() for b in bought)
-
-
 class Store:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -225,27 +221,27 @@ class Store:
     def live(self, user_id: str) -> tuple[list[tuple[str, str, float]], frozenset[str]]:
         """The user's recent events (newest first) and live purchases: one round trip, or none when the
         invalidation-tracked cache (recsvc/live_cache.py) knows they have not changed since the last read."""
-        if self._live_cache is None:
-            recent, bought = self._call(
-                lambda: self._commands(
-                    ("LRANGE", keys.recent(user_id), 0, keys.RECENT_LENGTH - 1),
-                    ("SMEMBERS", keys.live_bought(user_id)),
-                )
+
+        def read() -> tuple[list[tuple[str, str, float]], frozenset[str]]:
+            recent, bought = self._commands(
+                ("LRANGE", keys.recent(user_id), 0, keys.RECENT_LENGTH - 1), ("SMEMBERS", keys.live_bought(user_id))
             )
-            return _decode_live(recent, bought)
-        return self._call(lambda: self._live_cache.get(user_id, self._commands, _decode_live))
+            return [tuple(keys.decode_obj(r)) for r in recent], frozenset(b.decode() for b in bought)
+
+        cache = self._live_cache
+        return self._call(read if cache is None else lambda: cache.get(user_id, read))
 
     def similar_many(self, version: str, item_ids: list[str]) -> list[Ranked | None]:
         """Similar-item lists of several items; immutable per version, so they are cached in-process."""
         out: list[Ranked | None] = [None] * len(item_ids)
         missing = []
-        for k, item in enumerate(item_ids):
-            with self._lock:
+        with self._lock:  # an LRU read reorders it: not safe beside other threads' writes
+            for k, item in enumerate(item_ids):
                 hit = self._similar_cache.get((version, item))
-            if hit is not None:
-                out[k] = hit
-            else:
-                missing.append(k)
+                if hit is not None:
+                    out[k] = hit
+                else:
+                    missing.append(k)
         if missing:
             blobs = self._call(lambda: self._mget(*[keys.similar(version, item_ids[k]) for k in missing]))
             with self._lock:
