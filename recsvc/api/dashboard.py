@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from recsvc import figures as figures_of
 from recsvc import metrics, plots
 from recsvc.api.experiments import build_report as experiment_report
+from recsvc.api.experiments import running_all
 from recsvc.api.offers import build_report as campaign_report
 from recsvc.auth import key_is_valid
 from recsvc.store import NoActiveVersion, RedisDown
@@ -184,9 +185,7 @@ def campaigns():
 @bp.get("/dashboard/experiments")
 def experiments():
     def load(store):
-        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-        running = [e for e in store.experiments() if e["start"][:19] <= now <= e["end"][:19]]
-        return [(e, experiment_report(store, e)) for e in running]
+        return [(e, experiment_report(store, e)) for e in running_all(store)]
 
     data, note = _store_or_note(load)
     figures = []

@@ -25,16 +25,19 @@ from recsvc.store import Store
 bp = Blueprint("experiments", __name__)
 
 
-def running(store: Store, now_iso: str | None = None) -> dict | None:
-    """The experiment that currently decides recommendations (the first one running)."""
+def running_all(store: Store) -> list[dict]:
+    """The experiments running now, in configuration order."""
     experiments = store.experiments()
     if not experiments:
-        return None
-    now_iso = now_iso or datetime.now(UTC).isoformat()
-    for e in experiments:
-        if e["start"] <= now_iso <= e["end"]:
-            return e
-    return None
+        return []  # no clock read on the hot path of a shop without experiments
+    now = datetime.now(UTC).isoformat()
+    return [e for e in experiments if e["start"] <= now <= e["end"]]
+
+
+def running(store: Store) -> dict | None:
+    """The experiment that currently decides recommendations (the first one running)."""
+    found = running_all(store)
+    return found[0] if found else None
 
 
 def variant_for(store: Store, user_id: str) -> tuple[dict | None, dict | None]:

@@ -11,7 +11,7 @@ import time
 import requests
 
 from recsvc import keys
-from tests.conftest import ROOT, start_gunicorn, train_cmd
+from tests.conftest import ROOT, run_training, start_gunicorn, train_cmd
 
 
 def test_gunicorn_serves_all_endpoints(gunicorn, run_result, published) -> None:
@@ -50,13 +50,7 @@ def test_retrain_while_polling_never_fails(own_redis, run_result, shop_dir, tmp_
     try:
         for t in threads:
             t.start()
-        res = subprocess.run(
-            train_cmd(shop_dir, "--redis", own_redis.url, "--seed", "5"),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        res = run_training(shop_dir, "--redis", own_redis.url, "--seed", "5")
         assert res.returncode == 0, res.stderr
         second = own_redis.client().get(keys.ACTIVE).decode()
         deadline = time.time() + 5
