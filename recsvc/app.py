@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
+import random
 import time
 
 from flask import Flask, request
@@ -30,7 +30,9 @@ class RequestTimer:
     def __call__(self, environ, start_response):
         environ[STARTED] = time.perf_counter()
         given = environ.get("HTTP_X_REQUEST_ID", "")
-        environ[REQUEST_ID] = given[:64] if given else os.urandom(8).hex()
+        environ[REQUEST_ID] = (
+            given[:64] if given else f"{random.getrandbits(64):016x}"
+        )  # no syscall: see recommendation_id
         return self.wsgi_app(environ, start_response)
 
 

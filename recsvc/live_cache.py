@@ -47,35 +47,52 @@ class LiveCache:
         self._pid: int | None = None
         self.hits = 0
 
-    # -- reads -------------------------------------------------------------------------------------
+    # -- reads ---------------------------------------------------------------------------------------
     def get(self, user_id: str, read: Callable[[], Value]) -> Value:
         """The user's live state: from the cache when unchanged since the last read, else `read()` (one
         round trip on the calling thread's connection)."""
-        self._ensure_listener()
-        token: object | None = object()
-        with self._lock:  # an LRU read reorders it: not safe beside other threads' writes
-            if not self._listening:  # invalidations would be missed: no caching
-                token = None
-            else:
-                hit = self._cache.get(user_id)
-                if isinstance(hit, tuple):
-                    self.hits += 1
-                    return hit
-                self._cache[user_id] = token
-        if token is None:
-            return read()
+        hit, token = self.begin(user_id)
+        if hit is not None:
+            return hit
         try:
             value = read()
         except Exception:
-            with self._lock:
-                if self._cache.get(user_id) is token:
-                    del self._cache[user_id]
+            self.abandon(user_id, token)
             raise
+        self.finish(user_id, token, value)
+        return value
+
+    def begin(self, user_id: str) -> tuple[Value | None, object | None]:
+        """(the cached value, None) on a hit; else (None, a token to `finish` or `abandon` after reading
+        Redis; None when nothing can be cached now). Lets a caller fold the read into a larger round trip."""
+        self._ensure_listener()
+        with self._lock:  # an LRU read reorders it: not safe beside other threads' writes
+            if not self._listening:  # invalidations would be missed: no caching
+                return None, None
+            hit = self._cache.get(user_id)
+            if isinstance(hit, tuple):
+                self.hits += 1
+                return hit, None
+            token = object()
+            self._cache[user_id] = token
+            return None, token
+
+    def finish(self, user_id: str, token: object | None, value: Value) -> None:
+        """Keep what was read, unless an invalidation, a flush or the listener going down or up removed
+        the placeholder meanwhile."""
+        if token is None:
+            return
         with self._lock:
-            # An invalidation, a flush or the listener going down or up meanwhile removed the placeholder.
             if self._cache.get(user_id) is token:
                 self._cache[user_id] = value
-        return value
+
+    def abandon(self, user_id: str, token: object | None) -> None:
+        """The read failed: drop the placeholder."""
+        if token is None:
+            return
+        with self._lock:
+            if self._cache.get(user_id) is token:
+                del self._cache[user_id]
 
     def forget(self, user_ids) -> None:
         """Drop users this worker just wrote for: its next read must not wait for Redis's invalidation."""

@@ -10,7 +10,7 @@ against the planned split, p < 0.001) is reported, and no verdict is given while
 from __future__ import annotations
 
 import math
-import os
+import random
 import time
 from datetime import UTC, datetime
 
@@ -52,7 +52,10 @@ def recommendation_id(store: Store, user_id: str, exp: dict | None, variant: dic
     rid = RecommendationId(
         exp["experiment_id"] if exp else "", variant["name"] if variant else "", user_id, int(time.time())
     )
-    return make_id(store.secret(), rid, int.from_bytes(os.urandom(4), "big"))
+    # The nonce only keeps ids of the same second apart (the HMAC makes them unforgeable): the
+    # process's PRNG (reseeded in every forked worker) instead of os.urandom, whose syscall gives up
+    # the GIL and, with busy sibling threads, waits up to a switch interval to get it back.
+    return make_id(store.secret(), rid, random.getrandbits(32))
 
 
 def _find(store: Store, experiment_id: str) -> dict:

@@ -28,8 +28,8 @@ def similar(item_id: str):
             raise NotFound(f"unknown item '{item_id}'", code="unknown_item")
         skip = {item_id}
         if user_id is not None:  # what this user bought, up to the last second, is left out
-            _, live_bought = store.live(user_id)
-            skip |= store.user_lists(catalog.version, user_id)[1] | live_bought
+            (_, live_bought), (_, bought, _) = store.user_state(catalog.version, user_id)
+            skip |= bought | live_bought
         ranked = store.similar(catalog.version, item_id) or ([], [])
         items = pick(ranked, catalog, n, category, skip=skip)
         source = "similar"

@@ -29,27 +29,28 @@ def pick(
     with `default_reason` for the rest; None adds no reason.
     """
     out = [] if out is None else out
+    room = n - len(out)
+    if room <= 0:
+        return out
     taken = {entry["item_id"] for entry in out}
+    allowed = catalog.available.get(category, frozenset())  # available, in the category
     items = catalog.items
     ids, scores = ranked
-    room = n - len(out)
     for pos, item_id in enumerate(ids):
-        if room <= 0:
-            break
-        if item_id in skip or item_id in taken:
+        if item_id not in allowed or item_id in skip or item_id in taken:
             continue
-        info = items.get(item_id)
-        if info is None or not info[2] or (category is not None and info[1] != category):
-            continue
-        entry = {"item_id": item_id, "score": scores[pos], "title": info[0], "category": info[1]}
+        title, cat, _ = items[item_id]
+        entry = {"item_id": item_id, "score": scores[pos], "title": title, "category": cat}
         if reason is not None:
             if isinstance(reason, str):
-                entry["reason"] = reason.format(category=info[1]) if "{" in reason else reason
+                entry["reason"] = reason.format(category=cat) if "{" in reason else reason
             else:
                 entry["reason"] = reason.get(item_id, default_reason)
         out.append(entry)
-        taken.add(item_id)
         room -= 1
+        if room == 0:
+            break
+        taken.add(item_id)
     return out
 
 

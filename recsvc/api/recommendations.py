@@ -28,8 +28,7 @@ def recommendations(user_id: str):
         if variant is not None and variant.get("version") and variant["version"] != catalog.version:
             catalog = store.catalog(variant["version"])  # the variant's pinned model version
         check_category(catalog, category)
-        recent, live_bought = store.live(user_id)
-        cached, bought, segment = store.user_lists(catalog.version, user_id)
+        (recent, live_bought), (cached, bought, segment) = store.user_state(catalog.version, user_id)
         skip = exclude | bought | live_bought if (bought or live_bought) else exclude
         interests = recent_interests(recent) if recent else []
         if variant is not None and variant["model"] == "popularity":

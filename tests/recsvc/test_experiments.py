@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hmac
 import time
 
 import pytest
@@ -43,6 +44,14 @@ def test_recommendation_ids_are_signed() -> None:
     assert read_id(b"x" * 32, token) is None
     assert read_id(secret, token[:-1] + ("0" if token[-1] != "0" else "1")) is None
     assert read_id(secret, "garbage") is None
+
+
+def test_ids_signed_before_the_blake2b_switch_still_read() -> None:
+    secret = b"s" * 32
+    body = make_id(secret, RecommendationId("e", "b", "u1", 1000), 7).partition(".")[0]
+    legacy = f"{body}.{hmac.digest(secret, body.encode(), 'sha256').hex()[:20]}"
+    assert read_id(secret, legacy) == RecommendationId("e", "b", "u1", 1000)
+    assert read_id(b"x" * 32, legacy) is None
 
 
 EXP = {"experiment_id": "e", "attribution_window_days": 7, "variants": []}

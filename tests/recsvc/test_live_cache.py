@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from recsvc import keys
 from recsvc.settings import Settings
-from recsvc.store import Store
+from recsvc.store import RedisDown, Store
 
 
 def _store(url: str, **kw) -> Store:
@@ -148,3 +150,40 @@ def test_cache_can_be_turned_off(own_redis) -> None:
     store = _store(own_redis.url, live_cache_users=0)
     own_redis.client().sadd(keys.live_bought("u4"), "a")
     assert store.live("u4")[1] == frozenset({"a"}) and store._live_cache is None
+
+
+class _CountingStore(Store):
+    round_trips = 0
+
+    def _commands(self, *commands: tuple) -> list:
+        self.round_trips += 1
+        return super()._commands(*commands)
+
+
+def test_user_state_reads_whatever_is_missing_in_one_round_trip(own_redis) -> None:
+    store = _CountingStore(Settings(redis_url=own_redis.url))
+    _wait_listener(store)
+    r = own_redis.client()
+    r.set(keys.recs("v1", "u7"), keys.encode_list(["a", "b"], [0.5, 0.25]))
+    r.set(keys.purchased("v1", "u7"), keys.encode_ids(["c"]))
+    r.sadd(keys.live_bought("u7"), "d")
+    before = store.round_trips
+    live, lists = store.user_state("v1", "u7")
+    assert live == ([], frozenset({"d"})) and lists == ((["a", "b"], [0.5, 0.25]), frozenset({"c"}), None)
+    assert store.round_trips == before + 1  # live state and lists together
+    assert store.user_state("v1", "u7") == (live, lists) and store.round_trips == before + 1  # both cached
+    r.lpush(keys.recent("u7"), keys.encode_obj(["view", "b", 2.0]))  # only the live part goes stale
+    assert _eventually(lambda: store.user_state("v1", "u7")[0][0] == [("view", "b", 2.0)])
+    assert store.user_state("v1", "u7")[1] is lists  # the lists came from the worker's cache throughout
+
+
+def test_a_failed_user_state_read_leaves_no_placeholder(own_redis) -> None:
+    store = _store(own_redis.url)
+    _wait_listener(store)
+    store._down_until = time.monotonic() + 60  # as after a Redis error: calls fail at once
+    with pytest.raises(RedisDown):
+        store.user_state("v1", "u8")
+    assert "u8" not in store._live_cache._cache
+    store._down_until = 0.0
+    own_redis.client().sadd(keys.live_bought("u8"), "x")
+    assert store.user_state("v1", "u8")[0][1] == frozenset({"x"})
