@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from flask import Response
 from flask.json.provider import DefaultJSONProvider
 
 
@@ -18,3 +19,9 @@ class OrjsonProvider(DefaultJSONProvider):
     def response(self, *args: Any, **kwargs: Any):
         obj = self._prepare_response_obj(args, kwargs)
         return self._app.response_class(orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS), mimetype=self.mimetype)
+
+
+def json_response(body: dict) -> Response:
+    """`jsonify` for the list endpoints' hot path: the same bytes, without the app-proxy lookup and
+    argument juggling on every request."""
+    return Response(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), content_type="application/json")

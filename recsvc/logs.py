@@ -20,7 +20,7 @@ class JsonFormatter(logging.Formatter):
         }
         if has_request_context():
             entry["request_id"] = request.environ.get("recsvc.request_id")
-        for key in ("method", "path", "status", "duration_ms"):
+        for key in ("request_id", "method", "path", "status", "duration_ms"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, request
 
 from recsvc.api.lists import check_category, fallback_items, pick
 from recsvc.api.params import category_param, int_param, path_id
 from recsvc.errors import NotFound
+from recsvc.jsonio import json_response
 from recsvc.store import NoActiveVersion, RedisDown
 
 bp = Blueprint("items", __name__)
@@ -15,9 +16,10 @@ bp = Blueprint("items", __name__)
 @bp.get("/v1/items/<path:item_id>/similar")
 def similar(item_id: str):
     path_id(item_id, "item_id")
-    n = int_param("n", 10, 1, 100)
-    category = category_param()
-    user_id = request.args.get("user_id")
+    args = request.args
+    n = int_param(args, "n", 10, 1, 100)
+    category = category_param(args)
+    user_id = args.get("user_id")
     if user_id is not None:
         path_id(user_id, "user_id")
     store = current_app.extensions["store"]
@@ -40,20 +42,23 @@ def similar(item_id: str):
         # Without Redis: popular items of the item's own category (or the asked one).
         cat = category or (snap.catalog.items[item_id][1] if snap is not None else None)
         items, version = fallback_items(snap, n, cat, skip={item_id})
-        return jsonify({"item_id": item_id, "model_version": version, "source": "fallback", "items": items})
-    return jsonify({"item_id": item_id, "model_version": catalog.version, "source": source, "items": items})
+        return json_response({"item_id": item_id, "model_version": version, "source": "fallback", "items": items})
+    return json_response({"item_id": item_id, "model_version": catalog.version, "source": source, "items": items})
 
 
 @bp.get("/v1/popular")
 def popular():
-    n = int_param("n", 10, 1, 100)
-    category = category_param()
+    args = request.args
+    n = int_param(args, "n", 10, 1, 100)
+    category = category_param(args)
     store = current_app.extensions["store"]
     try:
         catalog = store.current()
         check_category(catalog, category)
         items = pick(store.popular(catalog.version, category or ""), catalog, n, category)
-        return jsonify({"model_version": catalog.version, "category": category, "source": "popular", "items": items})
+        return json_response(
+            {"model_version": catalog.version, "category": category, "source": "popular", "items": items}
+        )
     except (RedisDown, NoActiveVersion):
         items, version = fallback_items(store.fallback("popular"), n, category)
-        return jsonify({"model_version": version, "category": category, "source": "fallback", "items": items})
+        return json_response({"model_version": version, "category": category, "source": "fallback", "items": items})

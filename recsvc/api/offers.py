@@ -82,14 +82,15 @@ def campaigns():
 
 @bp.get("/v1/campaigns/<offer_id>/audience")
 def audience(offer_id: str):
-    group = request.args.get("group", "treatment")
+    args = request.args
+    group = args.get("group", "treatment")
     if group not in GROUPS:
         raise BadRequest("'group' must be 'treatment' or 'holdout'", code="invalid_parameter")
-    fmt = request.args.get("format", "json")
+    fmt = args.get("format", "json")
     if fmt not in ("json", "csv"):
         raise BadRequest("'format' must be 'json' or 'csv'", code="invalid_parameter")
-    limit = int_param("limit", 1000, 1, 10_000)
-    cursor = request.args.get("cursor")
+    limit = int_param(args, "limit", 1000, 1, 10_000)
+    cursor = args.get("cursor")
     store = current_app.extensions["store"]
     version, after = decode_cursor(cursor) if cursor else (store.active_version(), None)
     _campaign(store, version, offer_id)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, request
 
 from recsvc.api.experiments import recommendation_id, variant_for
 from recsvc.api.lists import check_category, fallback_items, pick
 from recsvc.api.live import recent_interests, rerank
 from recsvc.api.params import category_param, exclude_param, int_param, path_id
+from recsvc.jsonio import json_response
 from recsvc.metrics import CACHE_HIT, CACHE_MISS
 from recsvc.store import NoActiveVersion, RedisDown
 
@@ -18,9 +19,10 @@ FOR_YOU = "recommended for you"
 @bp.get("/v1/users/<path:user_id>/recommendations")
 def recommendations(user_id: str):
     path_id(user_id, "user_id")
-    n = int_param("n", 10, 1, 100)
-    category = category_param()
-    exclude = exclude_param()
+    args = request.args
+    n = int_param(args, "n", 10, 1, 100)
+    category = category_param(args)
+    exclude = exclude_param(args)
     store = current_app.extensions["store"]
     try:
         catalog = store.current()
@@ -69,8 +71,8 @@ def recommendations(user_id: str):
             )
     except (RedisDown, NoActiveVersion):
         items, version = fallback_items(store.fallback("recommendations"), n, category, exclude)
-        return jsonify({"user_id": user_id, "model_version": version, "source": "fallback", "items": items})
-    return jsonify(
+        return json_response({"user_id": user_id, "model_version": version, "source": "fallback", "items": items})
+    return json_response(
         {
             "user_id": user_id,
             "model_version": catalog.version,

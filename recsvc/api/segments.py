@@ -50,8 +50,9 @@ def segments():
 def segment_users(segment: str):
     """Members in user-id order. The cursor pins the version it was issued for, so a retrain in the
     middle of a walk never mixes two memberships: each user appears exactly once."""
-    limit = int_param("limit", 1000, 1, 10_000)
-    cursor = request.args.get("cursor")
+    args = request.args
+    limit = int_param(args, "limit", 1000, 1, 10_000)
+    cursor = args.get("cursor")
     store = current_app.extensions["store"]
     version, after = decode_cursor(cursor) if cursor else (store.active_version(), None)
     known = {s["id"] for s in store.segments(version)}

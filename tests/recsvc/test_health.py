@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
 
 from recsvc.app import create_app
+from recsvc.logs import JsonFormatter
 from recsvc.settings import Settings, SettingsError
 
 
@@ -34,6 +38,22 @@ def test_metrics_and_request_id(client) -> None:
     assert resp.headers["X-Request-ID"] == "abc123"
     text = client.get("/metrics").get_data(as_text=True)
     assert "recsvc_request_seconds_bucket" in text and 'endpoint="/v1/popular"' in text
+
+
+def test_access_log_lines_carry_the_request(client, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="recsvc.access"):
+        first = client.get("/v1/users/caf%C3%A9/recommendations?n=3")
+        second = client.get("/nope")
+    ids = [first.headers["X-Request-ID"], second.headers["X-Request-ID"]]
+    assert all(len(i) == 16 and int(i, 16) >= 0 for i in ids) and ids[0] != ids[1]  # generated, distinct
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "recsvc.access"]
+    assert [(x["method"], x["path"], x["status"], x["request_id"]) for x in lines] == [
+        ("GET", "/v1/users/café/recommendations", 200, ids[0]),
+        ("GET", "/nope", 404, ids[1]),
+    ]
+    assert all(x["duration_ms"] >= 0 for x in lines)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'endpoint="unmatched"' in text and 'endpoint="/v1/users/<path:user_id>/recommendations"' in text
 
 
 @pytest.mark.parametrize(
