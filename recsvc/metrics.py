@@ -22,6 +22,14 @@ REQUEST_SECONDS = Histogram(
 CACHE = Counter("recsvc_cache_total", "Cached-list lookups by result (hit: precomputed list found)", ["result"])
 FALLBACKS = Counter("recsvc_fallback_total", "Answers served from the in-process fallback", ["endpoint"])
 REDIS_ERRORS = Counter("recsvc_redis_errors_total", "Redis calls that failed")
+USER_STATE = Counter(
+    "recsvc_user_state_total",
+    "Per-user state lookups (cached list, purchases, live events) by where they were answered: "
+    "memory (this worker's caches) or redis (one round trip)",
+    ["source"],
+)
+USER_STATE_MEMORY = USER_STATE.labels(source="memory")
+USER_STATE_REDIS = USER_STATE.labels(source="redis")
 CACHE_HIT = CACHE.labels(result="hit")
 CACHE_MISS = CACHE.labels(result="miss")
 _latency_children: dict[tuple[str, str, int], object] = {}

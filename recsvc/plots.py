@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from functools import cache
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-
-plt.rcParams["svg.fonttype"] = "none"  # text stays text: smaller files, selectable labels
 COLORS = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#e53e3e", "#319795", "#d69e2e"]
 
 
+@cache
+def _pyplot():
+    """matplotlib on first use (0.4 s to import: service workers only pay it when a dashboard is drawn)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.fonttype"] = "none"  # text stays text: smaller files, selectable labels
+    return plt
+
+
 def _svg(fig) -> str:
+    plt = _pyplot()
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight")
     plt.close(fig)
@@ -23,6 +31,7 @@ def _svg(fig) -> str:
 
 
 def lines(x: Sequence[str], series: Mapping[str, Sequence[float | None]], title: str, ylabel: str = "") -> str:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for k, (name, ys) in enumerate(series.items()):
         pts = [(i, y) for i, y in enumerate(ys) if y is not None]
@@ -47,6 +56,7 @@ def bars(
     reference_label: str = "",
 ) -> str:
     """Bars, optionally with 95% intervals (low, high) and reference markers (e.g. budgets)."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     pos = range(len(labels))
     yerr = None
@@ -67,6 +77,7 @@ def bars(
 
 
 def histogram(edges: Sequence[float], counts: Sequence[int], title: str, xlabel: str) -> str:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     widths = [b - a for a, b in zip(edges[:-1], edges[1:])]
     ax.bar(edges[:-1], counts, width=widths, align="edge", color=COLORS[0], edgecolor="white")

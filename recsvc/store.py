@@ -26,7 +26,7 @@ from redis.retry import Retry
 
 from recsvc import keys
 from recsvc.live_cache import LiveCache
-from recsvc.metrics import FALLBACKS, REDIS_ERRORS
+from recsvc.metrics import FALLBACKS, REDIS_ERRORS, USER_STATE_MEMORY, USER_STATE_REDIS
 from recsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,9 @@ class Store:
         cache = self._live_cache
         live, token = cache.begin(user_id) if cache is not None else (None, None)
         if live is not None and lists is not None:
+            USER_STATE_MEMORY.inc()
             return live, lists
+        USER_STATE_REDIS.inc()
         commands = _live_commands(user_id) if live is None else []
         if lists is None:
             commands.append(

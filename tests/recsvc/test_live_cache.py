@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 
 from recsvc import keys
 from recsvc.settings import Settings
@@ -152,6 +153,11 @@ def test_cache_can_be_turned_off(own_redis) -> None:
     assert store.live("u4")[1] == frozenset({"a"}) and store._live_cache is None
 
 
+def _user_state_counts() -> tuple[float, float]:
+    get = REGISTRY.get_sample_value
+    return get("recsvc_user_state_total", {"source": "memory"}), get("recsvc_user_state_total", {"source": "redis"})
+
+
 class _CountingStore(Store):
     round_trips = 0
 
@@ -168,10 +174,12 @@ def test_user_state_reads_whatever_is_missing_in_one_round_trip(own_redis) -> No
     r.set(keys.purchased("v1", "u7"), keys.encode_ids(["c"]))
     r.sadd(keys.live_bought("u7"), "d")
     before = store.round_trips
+    counts = _user_state_counts()
     live, lists = store.user_state("v1", "u7")
     assert live == ([], frozenset({"d"})) and lists == ((["a", "b"], [0.5, 0.25]), frozenset({"c"}), None)
     assert store.round_trips == before + 1  # live state and lists together
     assert store.user_state("v1", "u7") == (live, lists) and store.round_trips == before + 1  # both cached
+    assert _user_state_counts() == (counts[0] + 1, counts[1] + 1)  # one from Redis, one from memory
     r.lpush(keys.recent("u7"), keys.encode_obj(["view", "b", 2.0]))  # only the live part goes stale
     assert _eventually(lambda: store.user_state("v1", "u7")[0][0] == [("view", "b", 2.0)])
     assert store.user_state("v1", "u7")[1] is lists  # the lists came from the worker's cache throughout

@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     ld.add_argument("--rounds", type=int, default=3)
     ld.add_argument("--seconds", type=int, default=10)
     ld.add_argument("--connections", type=int, default=32)
+    ld.add_argument("--warmup", type=int, default=10, help="seconds of load before each measured run")
     pb = sub.add_parser("publish", help="bulk publish of N users x 100 items to a fresh Redis")
     pb.add_argument("--users", type=int, default=1_000_000)
     pb.add_argument("--items-per-user", type=int, default=100)
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.bench == "load":
         from training.bench.load import main as load_main
 
-        return load_main(args.rounds, args.seconds, args.connections)
+        return load_main(args.rounds, args.seconds, args.connections, warmup=args.warmup)
     if args.bench == "publish":
         from training.bench.publish import main as publish_main
 

@@ -1,8 +1,12 @@
 """Load benchmark: wrk against gunicorn, the real service vs a bare Flask app, side by side in one run.
 
-Both run under the same gunicorn.conf.py settings. The real requests ask for random known users with
-filters (`n=10&exclude=<2 items>`, and a category on every fourth request), so every answer is
-read from Redis and filtered at request time.
+All run under the same gunicorn.conf.py settings. The real requests ask for random known users with
+filters (`n=10&exclude=<2 items>`, and a category on every fourth request), filtered at request time.
+recsvc runs twice: with its defaults, after a warm-up long enough for each worker to have met the
+sampled users (a long-running service with a 5,000-user active set: the answer comes from the worker's
+caches), and with those caches off (`RECSVC_LOCAL_CACHE_USERS=0 RECSVC_LIVE_CACHE_USERS=0`: every
+request reads the user's list, purchases and live events from Redis in one round trip, as for a user
+the worker has not seen). The share of lookups answered from memory is read from /metrics.
 """
 
 from __future__ import annotations
@@ -132,7 +136,27 @@ def published_shop(tmp: Path, users: int, items: int, procs: list[subprocess.Pop
     return url, result
 
 
-def main(rounds: int = 3, seconds: int = 10, connections: int = 32, users: int = 20000, items: int = 2000) -> int:
+APPS = (
+    ("bare", "training.bench.bare_app:app", {}),
+    ("recsvc", "recsvc.wsgi:app", {}),
+    ("recsvc, caches off", "recsvc.wsgi:app", {"RECSVC_LOCAL_CACHE_USERS": "0", "RECSVC_LIVE_CACHE_USERS": "0"}),
+)
+
+
+def _user_state_counts(base: str) -> dict[str, float]:
+    """recsvc_user_state_total by source (memory, redis), summed over the workers."""
+    out = {"memory": 0.0, "redis": 0.0}
+    for line in requests.get(base + "/metrics", timeout=10).text.splitlines():
+        if line.startswith("recsvc_user_state_total{"):
+            for source in out:
+                if f'source="{source}"' in line:
+                    out[source] += float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def main(
+    rounds: int = 3, seconds: int = 10, connections: int = 32, users: int = 20000, items: int = 2000, warmup: int = 10
+) -> int:
     if not shutil.which("wrk") or not shutil.which("redis-server"):
         print("needs wrk and redis-server (make setup; apt-get install wrk)", file=sys.stderr)
         return 2
@@ -147,13 +171,18 @@ def main(rounds: int = 3, seconds: int = 10, connections: int = 32, users: int =
         script.write_text(LUA % {"users": tmp / "users.txt", "cats": cats})
         env = dict(os.environ, REDIS_URL=url, PROMETHEUS_MULTIPROC_DIR=str(tmp / "prom"))
         os.makedirs(env["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
-        runs: dict[str, list[dict]] = {"bare": [], "recsvc": []}
+        runs: dict[str, list[dict]] = {name: [] for name, _, _ in APPS}
         for _ in range(rounds):
-            for name, app in (("bare", "training.bench.bare_app:app"), ("recsvc", "recsvc.wsgi:app")):
-                proc, base = gunicorn(app, env)
+            for name, app, extra in APPS:
+                proc, base = gunicorn(app, env | extra)
                 procs.append(proc)
-                _wrk(base, script, 2, connections)  # warm-up: imports, catalog and connection pools
+                _wrk(base, script, warmup, connections)  # imports, catalog, connection pools, caches
+                before = _user_state_counts(base) if name != "bare" else None
                 runs[name].append(_wrk(base, script, seconds, connections, measure=[proc.pid, procs[0].pid]))
+                if before is not None:
+                    after = _user_state_counts(base)
+                    got = {k: after[k] - before[k] for k in after}
+                    runs[name][-1]["memory_share"] = got["memory"] / max(1.0, got["memory"] + got["redis"])
                 _stop(proc)
         med = {
             n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms", "cpu_us")}
@@ -163,19 +192,27 @@ def main(rounds: int = 3, seconds: int = 10, connections: int = 32, users: int =
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} cores; gunicorn workers "
             f"{os.environ.get('WEB_CONCURRENCY', '2')} x {os.environ.get('RECSVC_THREADS', '4')} threads (gthread); "
-            f"wrk -t2 -c{connections} -d{seconds}s x {rounds} rounds, alternating; {users} users, {items} items"
+            f"wrk -t2 -c{connections} -d{seconds}s after {warmup} s warm-up, x {rounds} rounds, alternating; "
+            f"{users} users ({len(sample)} asked for), {items} items"
         )
-        print("| app | median req/s | median p50 ms | median p99 ms | CPU us/request | errors |")
-        print("|---|---|---|---|---|---|")
-        for n in runs:
+        print(
+            "| app | median req/s | ratio | median p50 ms | median p99 ms | CPU us/request | CPU ratio | from memory | errors |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        bare = med["bare"]
+        for n, rs in runs.items():
             m = med[n]
-            print(f"| {n} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['cpu_us']:.0f} | {errors[n]} |")
-        print(f"ratio recsvc/bare (median req/s): {med['recsvc']['rps'] / med['bare']['rps']:.2f}")
+            share = statistics.median(r["memory_share"] for r in rs) if "memory_share" in rs[0] else None
+            print(
+                f"| {n} | {m['rps']:.0f} | {m['rps'] / bare['rps']:.2f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} "
+                f"| {m['cpu_us']:.0f} | {bare['cpu_us'] / m['cpu_us']:.2f} | "
+                f"{'-' if share is None else f'{share:.1%}'} | {errors[n]} |"
+            )
         # CPU per request (gunicorn + Redis) is steadier than req/s on a shared machine: other tenants
-        # slow both apps' wall clock, much less the CPU each request costs.
-        print(f"ratio bare/recsvc (median CPU per request): {med['bare']['cpu_us'] / med['recsvc']['cpu_us']:.2f}")
+        # slow every app's wall clock, much less the CPU each request costs.
         print("per round req/s:", {n: [round(r["rps"]) for r in rs] for n, rs in runs.items()})
         print("per round CPU us/request:", {n: [round(r["cpu_us"]) for r in rs] for n, rs in runs.items()})
+        print("per round from memory:", {n: [round(r.get("memory_share", 0), 3) for r in rs] for n, rs in runs.items()})
     finally:
         for p in procs:
             _stop(p)
