@@ -176,7 +176,11 @@ def main(
             for name, app, extra in APPS:
                 proc, base = gunicorn(app, env | extra)
                 procs.append(proc)
-                _wrk(base, script, warmup, connections)  # imports, catalog, connection pools, caches
+                # Warm-up (imports, catalog, connection pools, caches) in short runs: each wrk run opens new
+                # keep-alive connections, which the workers accept unevenly (often 27 to 5), so one long
+                # run can leave a worker that later gets its share of connections with a cold cache.
+                for _ in range(max(1, warmup // 2)):
+                    _wrk(base, script, 2, connections)
                 before = _user_state_counts(base) if name != "bare" else None
                 runs[name].append(_wrk(base, script, seconds, connections, measure=[proc.pid, procs[0].pid]))
                 if before is not None:
