@@ -14,7 +14,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -31,7 +32,7 @@ from recsvc.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Ranked = tuple[list[str], list[float]]
+Ranked = tuple[list[str], Sequence[float]]  # ids, scores (a list or a float64 array)
 EMPTY: Ranked = ([], [])
 Live = tuple[list[tuple[str, str, float]], frozenset[str]]  # recent events, live purchases
 Lists = tuple[Ranked | None, frozenset[str], str | None]  # cached list, purchased items, segment
@@ -60,6 +61,8 @@ class Catalog:
     categories: frozenset[str] = field(default_factory=frozenset)
     # Available items, all (key None) and per category: one set lookup filters a list at request time.
     available: dict[str | None, frozenset[str]] = field(default_factory=dict)
+    # Each id's own string object: cached lists point at these instead of keeping 100 decoded copies.
+    canonical: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def decode(cls, version: str, blob: bytes) -> Catalog:
@@ -71,7 +74,8 @@ class Catalog:
                 by_category[None].add(item_id)
                 by_category[category].add(item_id)
         categories = frozenset(c for c in by_category if c is not None)
-        return cls(version, items, categories, {c: frozenset(ids) for c, ids in by_category.items()})
+        available = {c: frozenset(ids) for c, ids in by_category.items()}
+        return cls(version, items, categories, available, {i: i for i in items})
 
 
 @dataclass
@@ -236,11 +240,23 @@ class Store:
             if rec is None and profile is not None:
                 ids = (keys.decode_obj(profile) or {}).get("segment_ids", {})
                 segment = ids.get("rfm") or ids.get("lifecycle")
-            lists = (keys.decode_list(rec), frozenset(keys.decode_ids(bought)), segment)
+            lists = (self._compact(version, keys.decode_list(rec)), frozenset(keys.decode_ids(bought)), segment)
             if self._local_cache is not None:
                 with self._lock:
                     self._local_cache[(version, user_id)] = lists
         return live, lists
+
+    def _compact(self, version: str, ranked: Ranked | None) -> Ranked | None:
+        """A list as the worker caches it: ids shared with the catalog's, scores in a float64 array
+        (2 KB per user instead of 12 KB for 100 items; indexing still gives Python floats)."""
+        if ranked is None:
+            return None
+        cat = self._catalogs.get(version)
+        ids, scores = ranked
+        if cat is not None:
+            canonical = cat.canonical
+            ids = [canonical.get(i, i) for i in ids]
+        return ids, array("d", scores)
 
     def experiments(self) -> list[dict]:
         """Experiments as last read with the active-version pointer (same cache period)."""

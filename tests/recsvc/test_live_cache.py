@@ -176,7 +176,13 @@ def test_user_state_reads_whatever_is_missing_in_one_round_trip(own_redis) -> No
     before = store.round_trips
     counts = _user_state_counts()
     live, lists = store.user_state("v1", "u7")
-    assert live == ([], frozenset({"d"})) and lists == ((["a", "b"], [0.5, 0.25]), frozenset({"c"}), None)
+    (ids, scores), bought, segment = lists
+    assert live == ([], frozenset({"d"})) and (ids, list(scores), bought, segment) == (
+        ["a", "b"],
+        [0.5, 0.25],
+        {"c"},
+        None,
+    )
     assert store.round_trips == before + 1  # live state and lists together
     assert store.user_state("v1", "u7") == (live, lists) and store.round_trips == before + 1  # both cached
     assert _user_state_counts() == (counts[0] + 1, counts[1] + 1)  # one from Redis, one from memory

@@ -97,6 +97,16 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def _workers_rss_mib(master: int) -> float:
+    """Resident memory of gunicorn's workers, summed (Linux /proc)."""
+    total = 0
+    for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
 def _wrk(base: str, script: Path, seconds: int, connections: int, measure: list[int] | None = None) -> dict:
     """One wrk run; with `measure`, also the CPU microseconds those processes spent per request."""
     before = _cpu_seconds(measure) if measure else 0.0
@@ -183,13 +193,14 @@ def main(
                     _wrk(base, script, 2, connections)
                 before = _user_state_counts(base) if name != "bare" else None
                 runs[name].append(_wrk(base, script, seconds, connections, measure=[proc.pid, procs[0].pid]))
+                runs[name][-1]["rss_mib"] = _workers_rss_mib(proc.pid)
                 if before is not None:
                     after = _user_state_counts(base)
                     got = {k: after[k] - before[k] for k in after}
                     runs[name][-1]["memory_share"] = got["memory"] / max(1.0, got["memory"] + got["redis"])
                 _stop(proc)
         med = {
-            n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms", "cpu_us")}
+            n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms", "cpu_us", "rss_mib")}
             for n, rs in runs.items()
         }
         errors = {n: sum(r["errors"] for r in rs) for n, rs in runs.items()}
@@ -210,7 +221,7 @@ def main(
             print(
                 f"| {n} | {m['rps']:.0f} | {m['rps'] / bare['rps']:.2f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} "
                 f"| {m['cpu_us']:.0f} | {bare['cpu_us'] / m['cpu_us']:.2f} | "
-                f"{'-' if share is None else f'{share:.1%}'} | {errors[n]} |"
+                f"{'-' if share is None else f'{share:.1%}'} | {m['rss_mib']:.0f} | {errors[n]} |"
             )
         # CPU per request (gunicorn + Redis) is steadier than req/s on a shared machine: other tenants
         # slow every app's wall clock, much less the CPU each request costs.
