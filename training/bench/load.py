@@ -211,9 +211,10 @@ def main(
             f"{users} users ({len(sample)} asked for), {items} items"
         )
         print(
-            "| app | median req/s | ratio | median p50 ms | median p99 ms | CPU us/request | CPU ratio | from memory | errors |"
+            "| app | median req/s | ratio | median p50 ms | median p99 ms | CPU us/request | CPU ratio "
+            "| from memory | workers' RSS MiB | errors |"
         )
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         bare = med["bare"]
         for n, rs in runs.items():
             m = med[n]
