@@ -133,7 +133,7 @@ def live_user(key: str) -> str | None:
 
 
 EXPERIMENTS = f"{PREFIX}:experiments"  # msgpack list of experiments, variant versions resolved
-EXPERIMENT_SECRET = f"{PREFIX}:experiment_secret"  # HMAC key of recommendation ids
+EXPERIMENT_SECRET = f"{PREFIX}:experiment_secret"  # MAC key of recommendation ids
 IMPRESSIONS_LENGTH = 200
 
 

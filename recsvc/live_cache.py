@@ -19,7 +19,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 
 import redis
 from cachetools import LRUCache
@@ -48,23 +47,10 @@ class LiveCache:
         self.hits = 0
 
     # -- reads ---------------------------------------------------------------------------------------
-    def get(self, user_id: str, read: Callable[[], Value]) -> Value:
-        """The user's live state: from the cache when unchanged since the last read, else `read()` (one
-        round trip on the calling thread's connection)."""
-        hit, token = self.begin(user_id)
-        if hit is not None:
-            return hit
-        try:
-            value = read()
-        except Exception:
-            self.abandon(user_id, token)
-            raise
-        self.finish(user_id, token, value)
-        return value
-
     def begin(self, user_id: str) -> tuple[Value | None, object | None]:
         """(the cached value, None) on a hit; else (None, a token to `finish` or `abandon` after reading
-        Redis; None when nothing can be cached now). Lets a caller fold the read into a larger round trip."""
+        Redis; None when nothing can be cached now). The caller reads Redis itself, so the read can share
+        a round trip with others (Store.user_state)."""
         self._ensure_listener()
         with self._lock:  # an LRU read reorders it: not safe beside other threads' writes
             if not self._listening:  # invalidations would be missed: no caching

@@ -267,21 +267,11 @@ class Store:
         return self._experiments
 
     def secret(self) -> bytes:
-        """The HMAC key of recommendation ids, shared by every instance through Redis."""
+        """The MAC key of recommendation ids, shared by every instance through Redis."""
         if self._secret is None:
             self._call(lambda: self.client.setnx(keys.EXPERIMENT_SECRET, os.urandom(32)))
             self._secret = self._call(lambda: self.client.get(keys.EXPERIMENT_SECRET))
         return self._secret
-
-    def live(self, user_id: str) -> Live:
-        """The user's recent events (newest first) and live purchases: one round trip, or none when the
-        invalidation-tracked cache (recsvc/live_cache.py) knows they have not changed since the last read."""
-
-        def read() -> Live:
-            return _decode_live(*self._commands(*_live_commands(user_id)))
-
-        cache = self._live_cache
-        return self._call(read if cache is None else lambda: cache.get(user_id, read))
 
     def similar_many(self, version: str, item_ids: list[str]) -> list[Ranked | None]:
         """Similar-item lists of several items; immutable per version, so they are cached in-process."""

@@ -17,8 +17,13 @@ def _store(url: str, **kw) -> Store:
     return Store(Settings(redis_url=url, **kw))
 
 
+def _live(store: Store, user_id: str):
+    """The user's live state as the service reads it (recent events, live purchases)."""
+    return store.user_state("v1", user_id)[0]
+
+
 def _wait_listener(store: Store) -> None:
-    store.live("warm-up")  # starts the listener thread
+    _live(store, "warm-up")  # starts the listener thread
     assert _eventually(lambda: store._live_cache._listening, timeout=5)
 
 
@@ -40,45 +45,45 @@ def test_unchanged_users_are_served_from_the_cache_and_writes_invalidate(own_red
     _wait_listener(store)
     r = own_redis.client()
     cache = store._live_cache
-    assert store.live("u1") == ([], frozenset())
+    assert _live(store, "u1") == ([], frozenset())
     hits = cache.hits
-    assert store.live("u1") == ([], frozenset()) and cache.hits == hits + 1
+    assert _live(store, "u1") == ([], frozenset()) and cache.hits == hits + 1
     # Another process writes (as POST /v1/events does): the next read sees it within a second.
     r.sadd(keys.live_bought("u1"), "i9")
-    assert _eventually(lambda: store.live("u1")[1] == frozenset({"i9"}))
+    assert _eventually(lambda: _live(store, "u1")[1] == frozenset({"i9"}))
     r.lpush(keys.recent("u1"), keys.encode_obj(["view", "i3", 1.0]))
-    assert _eventually(lambda: store.live("u1")[0] == [("view", "i3", 1.0)])
+    assert _eventually(lambda: _live(store, "u1")[0] == [("view", "i3", 1.0)])
     r.delete(keys.recent("u1"), keys.live_bought("u1"))
-    assert _eventually(lambda: store.live("u1") == ([], frozenset()))
+    assert _eventually(lambda: _live(store, "u1") == ([], frozenset()))
     r.flushdb()
-    assert store.live("u1") == ([], frozenset())
+    assert _live(store, "u1") == ([], frozenset())
 
 
 def test_lost_listener_means_no_caching_until_it_is_back(own_redis) -> None:
     store = _store(own_redis.url)
     _wait_listener(store)
     r = own_redis.client()
-    store.live("u2")
+    _live(store, "u2")
     (first,) = _listener_ids(r)
     r.client_kill_filter(_id=first)
     # While the listener is away a write must still be seen (no stale entry survives the reconnect).
     r.sadd(keys.live_bought("u2"), "x")
-    assert _eventually(lambda: store.live("u2")[1] == frozenset({"x"}))
+    assert _eventually(lambda: _live(store, "u2")[1] == frozenset({"x"}))
     assert _eventually(lambda: len(_listener_ids(r)) == 1 and _listener_ids(r) != [first], timeout=5)
     assert _eventually(lambda: store._live_cache._listening)
-    store.live("u2")
+    _live(store, "u2")
     hits = store._live_cache.hits
-    store.live("u2")
+    _live(store, "u2")
     assert store._live_cache.hits == hits + 1  # caching again
     r.sadd(keys.live_bought("u2"), "y")  # and invalidations flow to the new listener
-    assert _eventually(lambda: store.live("u2")[1] == frozenset({"x", "y"}))
+    assert _eventually(lambda: _live(store, "u2")[1] == frozenset({"x", "y"}))
 
 
 def test_cached_users_stay_correct_when_data_connections_die(own_redis) -> None:
     store = _store(own_redis.url)
     _wait_listener(store)
     r = own_redis.client()
-    store.live("u3")
+    _live(store, "u3")
     listener = _listener_ids(r)
     for c in r.client_list():
         if int(c["id"]) not in listener and "client" not in c["cmd"]:
@@ -87,7 +92,7 @@ def test_cached_users_stay_correct_when_data_connections_die(own_redis) -> None:
 
     def seen() -> bool:
         try:
-            return store.live("u3")[1] == frozenset({"z"})
+            return _live(store, "u3")[1] == frozenset({"z"})
         except Exception:  # noqa: BLE001 - RedisDown on the killed socket, until the retry period passes
             store._down_until = 0.0
             return False
@@ -106,7 +111,7 @@ def test_concurrent_reads_never_keep_a_stale_value(own_redis) -> None:
     def read() -> None:
         while not stop.is_set():
             for u in users:
-                store.live(u)
+                _live(store, u)
 
     readers = [threading.Thread(target=read) for _ in range(4)]
     for t in readers:
@@ -118,7 +123,7 @@ def test_concurrent_reads_never_keep_a_stale_value(own_redis) -> None:
         t.join()
     for n, u in enumerate(users):
         want = frozenset(f"i{k}" for k in range(400) if k % len(users) == n)
-        assert _eventually(lambda u=u, want=want: store.live(u)[1] == want), u
+        assert _eventually(lambda u=u, want=want: _live(store, u)[1] == want), u
 
 
 def test_a_write_racing_a_read_is_not_cached_stale(own_redis) -> None:
@@ -133,24 +138,28 @@ def test_a_write_racing_a_read_is_not_cached_stale(own_redis) -> None:
         time.sleep(0.2)  # the invalidation reaches the listener meanwhile
         return [], state
 
-    assert cache.get("u5", slow_read)[1] == frozenset()  # answered as read
-    assert store.live("u5")[1] == frozenset({"late"})  # but not cached: the next read sees the write
+    hit, token = cache.begin("u5")
+    assert hit is None and token is not None
+    value = slow_read()
+    cache.finish("u5", token, value)
+    assert value[1] == frozenset()  # answered as read
+    assert _live(store, "u5")[1] == frozenset({"late"})  # but not cached: the next read sees the write
 
 
 def test_a_worker_reads_its_own_writes_at_once(own_redis) -> None:
     store = _store(own_redis.url)
     _wait_listener(store)
     for k in range(50):
-        store.live("u6")  # cached
+        _live(store, "u6")  # cached
         event = {"user_id": "u6", "item_id": f"i{k}", "event": "purchase", "timestamp": 1.0, "quantity": 1}
         store.ingest([event])
-        assert f"i{k}" in store.live("u6")[1]  # no wait for the invalidation to come round
+        assert f"i{k}" in _live(store, "u6")[1]  # no wait for the invalidation to come round
 
 
 def test_cache_can_be_turned_off(own_redis) -> None:
     store = _store(own_redis.url, live_cache_users=0)
     own_redis.client().sadd(keys.live_bought("u4"), "a")
-    assert store.live("u4")[1] == frozenset({"a"}) and store._live_cache is None
+    assert _live(store, "u4")[1] == frozenset({"a"}) and store._live_cache is None
 
 
 def _user_state_counts() -> tuple[float, float]:
