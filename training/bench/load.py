@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
 LUA = r"""
@@ -156,11 +157,10 @@ APPS = (
 def _user_state_counts(base: str) -> dict[str, float]:
     """recsvc_user_state_total by source (memory, redis), summed over the workers."""
     out = {"memory": 0.0, "redis": 0.0}
-    for line in requests.get(base + "/metrics", timeout=10).text.splitlines():
-        if line.startswith("recsvc_user_state_total{"):
-            for source in out:
-                if f'source="{source}"' in line:
-                    out[source] += float(line.rsplit(" ", 1)[1])
+    for family in text_string_to_metric_families(requests.get(base + "/metrics", timeout=10).text):
+        for sample in family.samples:
+            if sample.name == "recsvc_user_state_total":
+                out[sample.labels["source"]] += sample.value
     return out
 
 
