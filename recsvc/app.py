@@ -9,12 +9,27 @@ import time
 from flask import Flask
 from werkzeug.routing import PathConverter
 
-from recsvc import errors, logs
-from recsvc.api import dashboard, docs, events, experiments, health, items, offers, recommendations, segments
+from recsvc import error_handlers, logs
+from recsvc.api import (
+    catalog,
+    dashboard,
+    docs,
+    events,
+    experiments,
+    health,
+    items,
+    merchandising,
+    offers,
+    recommendations,
+    rules,
+    segments,
+    users,
+)
+from recsvc.body_limit import ChunkedBodyLimit
 from recsvc.jsonio import OrjsonProvider
-from recsvc.metrics import observe_request
 from recsvc.settings import Settings
 from recsvc.store import Store
+from recsvc.telemetry import observe_request
 
 access_log = logging.getLogger("recsvc.access")
 REQUEST_ID = "recsvc.request_id"
@@ -50,7 +65,7 @@ class RequestObserver:
                     "request",
                     extra={
                         "method": environ["REQUEST_METHOD"],
-                        "path": req.path if req is not None else environ.get("PATH_INFO", ""),
+                        "path": _logged_path(req, rule, environ),
                         "status": code,
                         "duration_ms": round(elapsed * 1000, 2),
                         "request_id": request_id,
@@ -59,6 +74,13 @@ class RequestObserver:
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, finish)
+
+
+def _logged_path(req, rule, environ) -> str:
+    """The request path, except where it names a customer who asked to be erased or opted out: the rule."""
+    if rule is not None and rule.endpoint in users.REDACTED_ENDPOINTS:
+        return rule.rule
+    return req.path if req is not None else environ.get("PATH_INFO", "")
 
 
 class IdPathConverter(PathConverter):
@@ -77,10 +99,24 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.config["STARTED_AT"] = time.time()
     app.extensions["store"] = Store(settings)
-    for module in (recommendations, items, segments, offers, events, experiments, health, docs, dashboard):
+    for module in (
+        recommendations,
+        items,
+        merchandising,
+        catalog,
+        rules,
+        segments,
+        offers,
+        events,
+        experiments,
+        users,
+        health,
+        docs,
+        dashboard,
+    ):
         app.register_blueprint(module.bp)
     app.register_blueprint(docs.swagger)
-    errors.register_error_handlers(app)
+    error_handlers.register_error_handlers(app)
 
-    app.wsgi_app = RequestObserver(app.wsgi_app, settings.access_log)
+    app.wsgi_app = RequestObserver(ChunkedBodyLimit(app.wsgi_app, settings.max_body_bytes), settings.access_log)
     return app

@@ -6,9 +6,10 @@ import hmac
 from collections.abc import Callable
 from functools import wraps
 
-from flask import current_app, request
+from flask import request
 
 from recsvc.errors import ApiError
+from recsvc.extensions import get_settings
 
 
 class Unauthorized(ApiError):
@@ -35,7 +36,7 @@ def check_api_key(required_without_keys: bool) -> None:
     With no keys configured, `required_without_keys` decides: True refuses every write (403), False
     lets writes through (an open development setup).
     """
-    keys = current_app.config["SETTINGS"].api_keys
+    keys = get_settings().api_keys
     if not keys:
         if required_without_keys:
             raise Forbidden("writes are disabled: no API keys are configured (RECSVC_API_KEYS)")
@@ -57,3 +58,14 @@ def require_api_key(required_without_keys: bool = True) -> Callable:
         return wrapped
 
     return decorator
+
+
+def api_key_label() -> str:
+    """Which configured key the request carries, for audit records: its position in RECSVC_API_KEYS
+    ("api key #2"), never the key. Call after `check_api_key`."""
+    given = (request.headers.get("X-API-Key") or "").encode()
+    position = 0
+    for k, key in enumerate(get_settings().api_keys, start=1):
+        if hmac.compare_digest(given, key.encode()):
+            position = k
+    return f"api key #{position}" if position else "no api key (writes open)"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlparse
+
+from contract import connection
 
 
 class SettingsError(ValueError):
@@ -47,13 +48,10 @@ class Settings:
         url = env.get("REDIS_URL", "").strip()
         if not url:
             raise SettingsError("REDIS_URL is required (e.g. redis://localhost:6379/0)")
-        parsed = urlparse(url)
-        if parsed.scheme not in ("redis", "rediss", "unix") or (parsed.scheme != "unix" and not parsed.hostname):
-            raise SettingsError("REDIS_URL must look like redis://HOST:PORT/DB")
         try:
-            parsed.port  # noqa: B018 - raises on a non-numeric port
-        except ValueError:
-            raise SettingsError("REDIS_URL has an invalid port") from None
+            connection.parse(url)  # one Redis or a cluster (redis+cluster://HOST:PORT,HOST:PORT)
+        except connection.UrlError as exc:
+            raise SettingsError(f"REDIS_URL {exc}") from None
         level = env.get("RECSVC_LOG_LEVEL", "INFO").upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"RECSVC_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got '{level}'")

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import copy
-import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
+import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
-import requests
+
+from tools.harness import Gunicorn, RedisCluster3x3, RedisServer, free_port, service_env
+from tools.harness import start_gunicorn as harness_start
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,67 +47,9 @@ def python_m(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class RedisServer:
-    port: int
-    workdir: Path
-    proc: subprocess.Popen | None = None
-    persist: bool = False
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            pytest.fail("redis-server is not installed: run `make setup` (apt-get install redis-server)")
-        self.proc = subprocess.Popen(
-            [
-                exe,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "3600 1" if self.persist else "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port)
-        for _ in range(200):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url)
-
-
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis"))
-    server.start()
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
 
@@ -119,10 +57,23 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A private Redis for tests that stop it or need it empty."""
-    server = RedisServer(free_port(), tmp_path, persist=True)
-    server.start()
+    server = RedisServer(free_port(), tmp_path, persist=True).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster3x3]:
+    """A real Redis Cluster (3 masters, 3 replicas) shared by the tests that do not break it."""
+    with RedisCluster3x3(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[RedisCluster3x3]:
+    """A private cluster for tests that kill its nodes."""
+    with RedisCluster3x3(tmp_path / "cluster") as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
@@ -204,7 +155,7 @@ def run_result(shop_dir: Path, offers_file: Path):
 
 @pytest.fixture(scope="session")
 def published(redis_server: RedisServer, run_result) -> str:
-    from training.publish import publish_result
+    from training.publish.redis_publisher import publish_result
 
     return publish_result(run_result, redis_server.url)
 
@@ -225,57 +176,19 @@ def client(app):
     return app.test_client()
 
 
-@dataclass
-class Gunicorn:
-    proc: subprocess.Popen
-    base: str
-    log: Path
-
-    def get(self, path: str, **kw) -> requests.Response:
-        return requests.get(self.base + path, timeout=5, **kw)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
 def start_gunicorn(redis_url: str, tmp_path: Path, **env_extra: str) -> Gunicorn:
-    port = free_port()
-    log = tmp_path / f"gunicorn-{port}.log"
-    env = dict(
-        os.environ,
-        REDIS_URL=redis_url,
-        RECSVC_BIND=f"127.0.0.1:{port}",
+    """The service under gunicorn with short cache and retry periods, so tests see changes quickly."""
+    run_dir = Path(tempfile.mkdtemp(prefix="gunicorn-", dir=tmp_path))
+    env = service_env(
+        redis_url,
+        run_dir / "prometheus",
         WEB_CONCURRENCY="2",
         RECSVC_VERSION_CACHE_S="0.2",
         RECSVC_REDIS_RETRY_S="0.5",
         RECSVC_FALLBACK_REFRESH_S="2",
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / f"prom-{port}"),
     )
     env.update(env_extra)
-    os.makedirs(env["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "recsvc.wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    g = Gunicorn(proc, f"http://127.0.0.1:{port}", log)
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {log.read_text()[-2000:]}")
-        try:
-            if g.get("/healthz").status_code == 200:
-                return g
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    g.stop()
-    raise RuntimeError("gunicorn did not start")
+    return harness_start("recsvc.wsgi:app", env, log=run_dir / "gunicorn.log")
 
 
 @pytest.fixture

@@ -6,19 +6,21 @@ header. Without configured keys the dashboard is off (403). Nothing is loaded fr
 
 from __future__ import annotations
 
-import math
-import time
-
 from flask import Blueprint, Response, current_app, render_template_string, request
-from prometheus_client.parser import text_string_to_metric_families
+from markupsafe import escape
 
-from recsvc import figures as figures_of
-from recsvc import metrics, plots
-from recsvc.api.experiments import build_report as experiment_report
-from recsvc.api.experiments import running_all
-from recsvc.api.offers import build_report as campaign_report
+from contract.records import to_json_ready
 from recsvc.auth import key_is_valid
+from recsvc.extensions import get_settings, get_store
+from recsvc.logic.assignment import running_all
+from recsvc.logic.campaigns import build_report as campaign_report
+from recsvc.logic.experiment_report import build_report as experiment_report
+from recsvc.logic.privacy import counts as privacy_counts
+from recsvc.logic.rules_admin import active_rules, rule_rows
+from recsvc.logic.service_health import service_health
 from recsvc.store import NoActiveVersion, RedisDown
+from reporting import figures as figures_of
+from reporting import plots
 
 bp = Blueprint("dashboard", __name__)
 PAGES = [
@@ -26,6 +28,7 @@ PAGES = [
     ("segments", "Segments and CLV"),
     ("campaigns", "Campaigns"),
     ("experiments", "Experiments"),
+    ("rules", "Merchandising rules"),
 ]
 LAYOUT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>recsvc - {{ title }}</title><link rel="icon" href="data:,">
 <style>body{font-family:system-ui,sans-serif;margin:0;color:#1a202c}nav{background:#2d3748;padding:10px 16px}
@@ -41,7 +44,7 @@ table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #cbd5e0;pad
 
 
 def _authorized() -> bool:
-    keys = current_app.config["SETTINGS"].api_keys
+    keys = get_settings().api_keys
     if not keys:
         return False
     given = request.headers.get("X-API-Key") or (request.authorization.password if request.authorization else None)
@@ -50,7 +53,7 @@ def _authorized() -> bool:
 
 @bp.before_request
 def _login():
-    if not current_app.config["SETTINGS"].api_keys:
+    if not get_settings().api_keys:
         return Response("dashboard disabled: no API keys configured (RECSVC_API_KEYS)", 403)
     if not _authorized():
         return Response(
@@ -70,9 +73,8 @@ def _page(
 
 
 def _store_or_note(fn):
-    store = current_app.extensions["store"]
     try:
-        return fn(store), None
+        return fn(get_store()), None
     except RedisDown:
         return None, "Redis is unreachable: the figures need it."
     except NoActiveVersion:
@@ -83,7 +85,7 @@ def _store_or_note(fn):
 @bp.get("/dashboard/overview")
 def overview():
     def load(store):
-        return store.active_version(), store.version_history()
+        return store.versions.active_version(), store.reads.version_history()
 
     data, note = _store_or_note(load)
     figures = []
@@ -93,7 +95,7 @@ def overview():
         figures += figures_of.metric_history(history)
         active = next((h for h in history if h["version"] == version), {})
         figures += figures_of.model_metrics(active.get("metrics") or {})
-    health = service_health()
+    health = service_health(current_app.config["STARTED_AT"])
     figures.append(
         (
             "Requests per endpoint since the workers started",
@@ -107,67 +109,49 @@ def overview():
         figures,
         [note] if note else [],
         version,
-        f"<h2>Service health</h2><table>{rows}</table>",
+        f"<h2>Service health</h2><table>{rows}</table>" + _privacy_table(),
     )
 
 
-def service_health() -> dict:
-    """Request rate, p50/p99 latency (from histogram buckets) and fallbacks, from /metrics."""
-    payload, _ = metrics.render()
-    requests_by_endpoint: dict[str, float] = {}
-    buckets: dict[float, float] = {}
-    fallbacks = 0.0
-    for family in text_string_to_metric_families(payload.decode()):
-        for s in family.samples:
-            if s.name == "recsvc_request_seconds_count" and s.labels.get("endpoint", "").startswith("/v1/"):
-                requests_by_endpoint[s.labels["endpoint"]] = requests_by_endpoint.get(s.labels["endpoint"], 0) + s.value
-            elif s.name == "recsvc_request_seconds_bucket" and s.labels.get("endpoint", "").startswith("/v1/"):
-                le = float(s.labels["le"])
-                buckets[le] = buckets.get(le, 0) + s.value
-            elif s.name == "recsvc_fallback_total":
-                fallbacks += s.value
-    total = sum(requests_by_endpoint.values())
+PRIVACY_ROWS = (
+    ("erased", "Customers erased"),
+    ("profiling", "Opted out of profiling"),
+    ("marketing", "Opted out of marketing"),
+    ("statements", "Customers with a consent statement"),
+    ("audit_records", "Erasure audit records"),
+)
 
-    def quantile(q: float) -> str:
-        for le in sorted(buckets):
-            if total and buckets[le] >= q * total:
-                return "> 2.5 s" if math.isinf(le) else f"<= {le * 1000:g} ms"
-        return "n/a"
 
-    uptime = max(1.0, time.time() - current_app.config["STARTED_AT"])
-    return {
-        "requests": dict(sorted(requests_by_endpoint.items())) or {"none yet": 0},
-        "summary": {
-            "requests (API)": int(total),
-            "request rate (per s, this worker's lifetime)": round(total / uptime, 2),
-            "p50 latency": quantile(0.5),
-            "p99 latency": quantile(0.99),
-            "fallback answers": int(fallbacks),
-        },
-    }
+def _privacy_table() -> str:
+    """Counts of erasures and opt-outs (numbers only: the dashboard never shows whom)."""
+    counts, note = _store_or_note(privacy_counts)
+    if counts is None:
+        return f'<h2>Privacy</h2><p class="note">{note}</p>'
+    rows = "".join(f'<tr><td>{label}</td><td id="privacy-{k}">{counts[k]}</td></tr>' for k, label in PRIVACY_ROWS)
+    return f'<h2>Privacy</h2><table class="privacy">{rows}</table>'
 
 
 @bp.get("/dashboard/segments")
 def segments():
     def load(store):
-        v = store.active_version()
-        return v, store.segments(v), store.distributions(v)
+        v = store.versions.active_version()
+        return v, store.reads.segments(v), store.reads.distributions(v)
 
     data, note = _store_or_note(load)
     figures = []
     version = None
     if data:
         version, segs, dist = data
-        figures = figures_of.segments(segs, dist)
+        figures = figures_of.segments(to_json_ready(segs), to_json_ready(dist))
     return _page("segments", "Segments and CLV", figures, [note] if note else [], version)
 
 
 @bp.get("/dashboard/campaigns")
 def campaigns():
     def load(store):
-        v = store.active_version()
-        items = store.campaigns(v)
-        return v, items, [campaign_report(store, v, c) for c in items]
+        v = store.versions.active_version()
+        items = store.reads.campaigns(v)
+        return v, items, [campaign_report(store.reads, v, c) for c in items]
 
     data, note = _store_or_note(load)
     figures = []
@@ -178,14 +162,14 @@ def campaigns():
         if not items:
             notes.append("No campaigns in this version (train with --offers).")
         else:
-            figures = figures_of.campaigns(items, reports)
+            figures = figures_of.campaigns(to_json_ready(items), reports)
     return _page("campaigns", "Campaigns", figures, notes, version)
 
 
 @bp.get("/dashboard/experiments")
 def experiments():
     def load(store):
-        return [(e, experiment_report(store, e)) for e in running_all(store)]
+        return [(e, experiment_report(store.reads, e)) for e in running_all(store.versions.experiments())]
 
     data, note = _store_or_note(load)
     figures = []
@@ -194,7 +178,38 @@ def experiments():
         notes.append("No experiment is running.")
     for exp, rep in data or []:
         variants = rep["variants"]
-        figures += figures_of.experiment(exp["experiment_id"], variants)
+        figures += figures_of.experiment(exp.experiment_id, variants)
         verdicts = "; ".join(f"{v['variant']}: {v.get('verdict', 'control')}" for v in variants)
-        notes.append(f"{exp['experiment_id']} ({exp['primary_metric']}): {verdicts}")
+        notes.append(f"{exp.experiment_id} ({exp.primary_metric}): {verdicts}")
     return _page("experiments", "Experiments", figures, notes)
+
+
+@bp.get("/dashboard/rules")
+def rules():
+    def load(store):
+        stored = active_rules(store)
+        merch = store.versions.merch
+        return stored, len(merch.changes), sum(1 for c in merch.changes.values() if c.hidden)
+
+    data, note = _store_or_note(load)
+    notes = [note] if note else []
+    extra = ""
+    if data is not None:
+        stored, changes, hidden = data
+        notes.append(f"Live catalog: {changes} items changed since their version, {hidden} hidden.")
+        if stored is None or not stored.rules:
+            notes.append("No business rules are active (PUT /v1/rules or train with --rules).")
+        else:
+            notes.append(f"Source: {stored.source}; updated {stored.updated_at and _when(stored.updated_at)}.")
+            head = "".join(f"<th>{h}</th>" for h in ("id", "type", "enabled", "lists", "audience", "what"))
+            body = "".join(
+                "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rule_rows(stored)
+            )
+            extra = f'<h2>Active rules</h2><table class="rules"><tr>{head}</tr>{body}</table>'
+    return _page("rules", "Merchandising rules", [], notes, extra=extra)
+
+
+def _when(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

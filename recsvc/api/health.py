@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
-from recsvc import metrics
+from recsvc import telemetry
+from recsvc.extensions import get_store
 
 bp = Blueprint("health", __name__)
 
@@ -21,7 +22,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    ok, detail = current_app.extensions["store"].ready()
+    ok, detail = get_store().versions.ready()
     body = {"status": "ready" if ok else "not_ready", ("model_version" if ok else "reason"): detail}
     response = _no_store(jsonify(body))
     response.status_code = 200 if ok else 503
@@ -30,15 +31,15 @@ def readyz():
 
 @bp.get("/metrics")
 def prometheus():
-    payload, content_type = metrics.render()
+    payload, content_type = telemetry.render()
     return Response(payload, content_type=content_type)
 
 
 @bp.get("/v1/model")
 def model():
-    store = current_app.extensions["store"]
-    version = store.active_version()
-    meta = store.meta(version)
+    store = get_store()
+    version = store.versions.active_version()
+    meta = store.reads.meta(version)
     return jsonify(
         {
             "model_version": version,

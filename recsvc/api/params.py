@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from contract import event_rules
 from recsvc.errors import BadRequest
 
-MAX_ID_LENGTH = 256
+MAX_ID_LENGTH = event_rules.MAX_ID_LENGTH
 MAX_EXCLUDE = 200
 
 
@@ -50,6 +51,10 @@ def exclude_param(args: Mapping[str, str]) -> set[str]:
 
 
 def path_id(value: str, name: str) -> str:
+    """An id in the path or query under the rules ids follow everywhere (contract.event_rules)."""
     if not value.strip() or len(value) > MAX_ID_LENGTH:
         raise BadRequest(f"'{name}' must be 1 to {MAX_ID_LENGTH} characters", code="invalid_parameter")
+    problem = event_rules.id_problem(value)
+    if problem:
+        raise BadRequest(f"'{name}' {problem}", code="invalid_parameter")
     return value

@@ -2,70 +2,62 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
+from flask import Blueprint, jsonify, request
 
-from flask import Blueprint, current_app, jsonify, request
-
+from contract.records import to_json_ready
 from recsvc.api.params import int_param, path_id
 from recsvc.errors import BadRequest, NotFound
+from recsvc.extensions import get_store
+from recsvc.logic.cursors import decode_cursor, encode_cursor
+from recsvc.logic.privacy import PROFILING, check_profile_allowed, visible
 
 bp = Blueprint("segments", __name__)
-
-
-def encode_cursor(version: str, last: str) -> str:
-    return base64.urlsafe_b64encode(f"{version}\n{last}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        version, _, last = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition("\n")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadRequest("'cursor' is not a cursor returned by this endpoint", code="invalid_parameter") from None
-    if not version or not last:
-        raise BadRequest("'cursor' is not a cursor returned by this endpoint", code="invalid_parameter")
-    return version, last
 
 
 @bp.get("/v1/users/<path:user_id>/profile")
 def profile(user_id: str):
     path_id(user_id, "user_id")
-    store = current_app.extensions["store"]
-    version = store.active_version()
-    record = store.profile(version, user_id)
+    store = get_store()
+    version = store.versions.active_version()
+    check_profile_allowed(store, user_id)
+    record = store.reads.profile(version, user_id)
     if record is None:
         raise NotFound(f"unknown user '{user_id}'", code="unknown_user")
-    return jsonify({"user_id": user_id, "model_version": version} | {k: v for k, v in record.items() if k != "user_id"})
+    fields = to_json_ready(record)
+    del fields["user_id"]
+    return jsonify({"user_id": user_id, "model_version": version} | fields)
 
 
 @bp.get("/v1/segments")
 def segments():
-    store = current_app.extensions["store"]
-    version = store.active_version()
-    items = store.segments(version)
-    return jsonify({"model_version": version, "segments": items})
+    store = get_store()
+    version = store.versions.active_version()
+    items = store.reads.segments(version)
+    return jsonify({"model_version": version, "segments": to_json_ready(items)})
 
 
 @bp.get("/v1/segments/<path:segment>/users")
 def segment_users(segment: str):
     """Members in user-id order. The cursor pins the version it was issued for, so a retrain in the
     middle of a walk never mixes two memberships: each user appears exactly once."""
+    path_id(segment, "segment")
     args = request.args
     limit = int_param(args, "limit", 1000, 1, 10_000)
     cursor = args.get("cursor")
-    store = current_app.extensions["store"]
-    version, after = decode_cursor(cursor) if cursor else (store.active_version(), None)
-    known = {s["id"] for s in store.segments(version)}
+    store = get_store()
+    version, after = decode_cursor(cursor) if cursor else (store.versions.active_version(), None)
+    known = {s.id for s in store.reads.segments(version)}
     if segment not in known:
         if not known:
             raise BadRequest("the cursor's model version is no longer available; start again", code="expired_cursor")
         raise NotFound(f"unknown segment '{segment}' (see /v1/segments for ids)", code="unknown_segment")
-    users, more = store.segment_page(version, segment, after, limit)
+    users, more = store.reads.segment_page(version, segment, after, limit)
+    shown = visible(store, users, PROFILING)  # opted out since training: a page may hold fewer than `limit`
     return jsonify(
         {
             "segment": segment,
             "model_version": version,
-            "users": [{"user_id": u} for u in users],
+            "users": [{"user_id": u} for u in shown],
             "next_cursor": encode_cursor(version, users[-1]) if more and users else None,
         }
     )

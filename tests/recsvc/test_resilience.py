@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from recsvc import keys
+from contract import keys
 from tests.conftest import ROOT, run_training, start_gunicorn, train_cmd
 
 
@@ -26,7 +26,7 @@ def test_gunicorn_serves_all_endpoints(gunicorn, run_result, published) -> None:
 
 
 def test_retrain_while_polling_never_fails(own_redis, run_result, shop_dir, tmp_path) -> None:
-    from training.publish import publish_result
+    from training.publish.redis_publisher import publish_result
 
     first = publish_result(run_result, own_redis.url)
     g = start_gunicorn(own_redis.url, tmp_path)
@@ -68,7 +68,7 @@ def test_retrain_while_polling_never_fails(own_redis, run_result, shop_dir, tmp_
 
 
 def test_killed_publisher_leaves_previous_version_serving(own_redis, run_result, shop_dir, tmp_path) -> None:
-    from training.publish import publish_result
+    from training.publish.redis_publisher import publish_result
 
     first = publish_result(run_result, own_redis.url)
     client = own_redis.client()
@@ -107,7 +107,7 @@ def test_killed_publisher_leaves_previous_version_serving(own_redis, run_result,
 
 
 def test_redis_outage_falls_back_and_recovers(own_redis, run_result, tmp_path) -> None:
-    from training.publish import publish_result
+    from training.publish.redis_publisher import publish_result
 
     version = publish_result(run_result, own_redis.url)
     g = start_gunicorn(own_redis.url, tmp_path, WEB_CONCURRENCY="1")
@@ -142,7 +142,12 @@ def test_redis_outage_falls_back_and_recovers(own_redis, run_result, tmp_path) -
             time.sleep(0.2)
             source = g.get(f"/v1/users/{user}/recommendations").json()["source"]
         assert source == "personalized"
-        assert g.get("/readyz").status_code == 200
+        # readiness reads the version state on its own schedule (the failure policy backs off): it recovers too, a moment later
+        ready = g.get("/readyz").status_code
+        while time.time() < deadline + 5 and ready != 200:
+            time.sleep(0.2)
+            ready = g.get("/readyz").status_code
+        assert ready == 200
         assert "recsvc_fallback_total" in g.get("/metrics").text
     finally:
         g.stop()

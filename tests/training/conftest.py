@@ -3,7 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from training.prepare import Prepared, prepare
+from training.data.prepare import Prepared, prepare
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from tests.conftest import run_training
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("shop")
-    res = cli("training.datasets", "synthetic", "--out", str(out), "--users", "300", "--items", "120", "--seed", "7")
+    res = cli("training", "datasets", "synthetic", "--out", str(out), "--users", "300", "--items", "120", "--seed", "7")
     assert res.returncode == 0, res.stderr
     return out
 
@@ -30,10 +30,12 @@ def test_run_exports_reports_and_excludes_purchases(shop: Path, tmp_path: Path) 
         str(tmp_path / "rep"),
         "--top-n",
         "15",
+        "--exclude-seen",  # the default (auto) lets the ranking stage show items again; this policy never does
+        "purchased",
         evaluate=True,
     )
     assert res.returncode == 0, res.stderr
-    assert "hybrid" in res.stdout and "done in" in res.stdout
+    assert "ranking: main list" in res.stdout and "done in" in res.stdout
     assert "OpenBLAS" not in res.stderr
     lines = [json.loads(x) for x in (tmp_path / "exp" / "recommendations.jsonl").read_text().splitlines()]
     assert len(lines) == 300 or len(lines) == len({x["user_id"] for x in lines})
@@ -54,14 +56,26 @@ def test_run_exports_reports_and_excludes_purchases(shop: Path, tmp_path: Path) 
     sims = [json.loads(x) for x in (tmp_path / "exp" / "similar_items.jsonl").read_text().splitlines()]
     assert len(sims) == 120 and all(s["item_id"] not in {i["item_id"] for i in s["items"]} for s in sims)
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
-    models = report["evaluation"]["models"]
+    lists = report["shop_evaluation"]["lists"]  # the ranking stage serves: its lists, sources and peers
+    assert {"ranking: main list", "ranking: discover (never bought)", "popular_30d", "buy_again"} <= set(lists)
+    assert any(name.startswith("source: ") for name in lists)
+    for row in lists.values():
+        assert {"precision@10", "recall@10", "ndcg@10", "map@10", "coverage@10"} <= set(row["all"]) & set(row["new"])
+    assert lists["ranking: main list"]["all"]["ndcg@10"] > lists["popular_30d"]["all"]["ndcg@10"]
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "<figcaption>ndcg@10 per model on the time holdout</figcaption>" in page and "<svg" in page
+
+
+def test_the_hybrid_serves_and_is_evaluated_per_model_without_the_ranking_stage(shop: Path, tmp_path: Path) -> None:
+    res = run_training(shop, "--no-ranking", "--report-dir", str(tmp_path / "rep"), evaluate=True)
+    assert res.returncode == 0, res.stderr
+    assert "hybrid" in res.stdout
+    models = json.loads((tmp_path / "rep" / "report.json").read_text())["evaluation"]["models"]
     assert {"als", "itemknn", "ease", "content", "popularity", "hybrid"} <= set(models)
     for m in models.values():
         assert {"precision@10", "recall@10", "ndcg@10", "map@10", "coverage@10"} <= set(m)
     assert models["hybrid"]["ndcg@10"] > models["popularity"]["ndcg@10"]
     assert "## Offline evaluation" in (tmp_path / "rep" / "report.md").read_text()
-    page = (tmp_path / "rep" / "report.html").read_text()
-    assert "<figcaption>ndcg@10 per model on the time holdout</figcaption>" in page and "<svg" in page
 
 
 def test_run_is_deterministic(shop: Path, tmp_path: Path) -> None:

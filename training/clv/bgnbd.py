@@ -8,7 +8,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
-from training.errors import TrainingError
+from training.failures import TrainingError
 
 
 class CLVFitError(TrainingError):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from training import columns as C
-from training.errors import InputFileError
+from training.data import columns as C
+from training.failures import InputFileError
 
 GENRE_COLUMNS = 19
 

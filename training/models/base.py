@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from training.errors import ModelFitError
+from training.failures import ModelFitError
 
 
 @dataclass
@@ -39,12 +39,17 @@ class TrainingData:
         return self.interactions.shape[1]
 
 
-def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+def top_k(
+    scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, allowed: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Best k columns per row, best first; -1 / NaN pad rows with fewer than k allowed items.
 
-    `exclude` rows (same row order as `scores`) mark item columns that must not be returned.
+    `exclude` rows (same row order as `scores`) mark item columns that must not be returned; `allowed`
+    marks the columns that may be returned at all.
     """
     scores = np.array(scores, dtype=np.float32, copy=True)
+    if allowed is not None:
+        scores[:, ~allowed] = -np.inf
     if exclude is not None and exclude.nnz:
         rows, cols = exclude.nonzero()
         scores[rows, cols] = -np.inf
@@ -93,18 +98,21 @@ class Recommender(ABC):
         """Dense (len(items), n_items) similarity of the given items to every item."""
 
     def recommend(
-        self, users: np.ndarray, n: int, exclude: sp.csr_matrix | None = None
+        self, users: np.ndarray, n: int, exclude: sp.csr_matrix | None = None, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-n item indices and scores per user; `exclude` is users x items (all users)."""
+        """Top-n item indices and scores per user; `exclude` is users x items (all users), `allowed` marks
+        the items that may be returned at all."""
         users = np.asarray(users, dtype=np.int64)
         rows = exclude[users] if exclude is not None else None
-        return top_k(self.score(users), n, rows)
+        return top_k(self.score(users), n, rows, allowed)
 
-    def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def similar_items(
+        self, items: np.ndarray, n: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-n most similar items per item, never the item itself."""
         items = np.asarray(items, dtype=np.int64)
         sims = self.item_similarity(items)
-        self_mask = sp.csr_matrix(
+        itself = sp.csr_matrix(
             (np.ones(len(items), dtype=np.float32), (np.arange(len(items)), items)), shape=sims.shape
         )
-        return top_k(sims, n, self_mask)
+        return top_k(sims, n, itself, allowed)

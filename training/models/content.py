@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
@@ -39,7 +38,3 @@ class ContentTFIDF(Recommender):
 
     def item_similarity(self, items: np.ndarray) -> np.ndarray:
         return np.asarray((self.item_vectors[items] @ self._vectors_t).todense(), dtype=np.float32)
-
-    def profile_from(self, item_weights: sp.csr_matrix) -> sp.csr_matrix:
-        """Profiles for ad-hoc histories (rows of item weights), e.g. for cold users."""
-        return normalize(item_weights @ self.item_vectors).tocsr()

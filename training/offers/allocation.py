@@ -33,7 +33,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from training import columns as C
+from training.data import columns as C
 from training.offers.catalog import Offer, OfferCatalog
 from training.segments.profiles import CustomerResult, segment_id
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from training import columns as C
+from contract import records
 from training.clv import value as clv_value
 from training.clv.bgnbd import CLVFitError
 from training.clv.summary import daily_transactions, summarize
+from training.data import columns as C
 from training.segments import clusters, lifecycle, rfm
 
 log = logging.getLogger(__name__)
@@ -174,8 +175,8 @@ def segment_popular_lists(
     return out
 
 
-def profile_record(user_id: str, row: pd.Series) -> dict:
-    """The JSON-ready profile the service returns (without the model version)."""
+def profile_record(user_id: str, row: pd.Series) -> records.Profile:
+    """The profile the service returns (without the model version)."""
 
     def num(value, digits=4):
         return (
@@ -190,27 +191,27 @@ def profile_record(user_id: str, row: pd.Series) -> dict:
         for kind, col in (("rfm", "segment"), ("cluster", "cluster"), ("lifecycle", "lifecycle_stage"))
         if col in row and pd.notna(row.get(col))
     }
-    return {
-        "user_id": user_id,
-        "segment_ids": ids,
-        "segment": row.get("segment") if has_rfm else None,
-        "cluster": row.get("cluster") if has_rfm and pd.notna(row.get("cluster")) else None,
-        "lifecycle_stage": row.get("lifecycle_stage"),
-        "rfm": {
-            "recency_days": num(row["recency_days"], 1),
-            "frequency": int(row["frequency"]),
-            "monetary": num(row["monetary"], 2),
-            "r_score": int(row["r_score"]),
-            "f_score": int(row["f_score"]),
-            "m_score": int(row["m_score"]),
-        }
+    return records.Profile(
+        user_id=user_id,
+        segment_ids=ids,
+        segment=row.get("segment") if has_rfm else None,
+        cluster=row.get("cluster") if has_rfm and pd.notna(row.get("cluster")) else None,
+        lifecycle_stage=row.get("lifecycle_stage"),
+        rfm=records.Rfm(
+            recency_days=num(row["recency_days"], 1),
+            frequency=int(row["frequency"]),
+            monetary=num(row["monetary"], 2),
+            r_score=int(row["r_score"]),
+            f_score=int(row["f_score"]),
+            m_score=int(row["m_score"]),
+        )
         if has_rfm
         else None,
-        "clv": {
-            "p_alive": num(row.get("p_alive")),
-            "expected_purchases_90d": num(row.get("expected_purchases_90d")),
-            "expected_value_365d": num(row.get("expected_value_365d"), 2),
-        }
+        clv=records.Clv(
+            p_alive=num(row.get("p_alive")),
+            expected_purchases_90d=num(row.get("expected_purchases_90d")),
+            expected_value_365d=num(row.get("expected_value_365d"), 2),
+        )
         if has_rfm
         else None,
-    }
+    )

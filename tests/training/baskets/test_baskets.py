@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.baskets.association import Associations
+from training.baskets.baskets import baskets
+from training.baskets.evaluation import basket_metrics, held_out_queries
+from training.baskets.model import BasketSettings, fit
+
+T = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def events(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "order_id"])
+    frame["event"] = "purchase"
+    frame["timestamp"] = [T + pd.Timedelta(minutes=m) for m in frame["timestamp"]]
+    return frame
+
+
+def test_baskets_by_order_id_else_by_session() -> None:
+    b = baskets(
+        events(
+            [
+                ("u1", "a", 0, "o1"),
+                ("u1", "b", 1, "o1"),
+                ("u2", "a", 2, "o2"),  # two orders
+                ("u3", "a", 0, None),
+                ("u3", "c", 10, None),  # one session (10 minutes apart)
+                ("u3", "d", 100, None),  # a new session after the 30-minute gap
+            ]
+        )
+    )
+    assert (b.n_baskets, b.by_order_id, b.by_session) == (4, 2, 2)
+    groups = pd.Series(b.item).groupby(b.basket).apply(lambda s: tuple(sorted(s))).tolist()
+    assert sorted(groups) == [("a",), ("a", "b"), ("a", "c"), ("d",)]
+
+
+def test_measures_and_thresholds_on_a_known_example() -> None:
+    # 10 baskets: {a, b} x4, {a, c} x1, {c} x5 -> n_ab = 4, n_a = 5, n_b = 4, n_c = 6
+    rows = []
+    for k in range(4):
+        rows += [("u", "a", 60 * k, f"ab{k}"), ("u", "b", 60 * k, f"ab{k}")]
+    rows += [("u", "a", 900, "ac"), ("u", "c", 900, "ac")]
+    rows += [("u", "c", 1000 + 60 * k, f"c{k}") for k in range(5)]
+    assoc = Associations.count(baskets(events(rows)))
+    ranked = assoc.rank(10, beta=0.0, min_support=2, min_lift=1.0)
+    a = list(assoc.item_ids).index("a")
+    assert [assoc.item_ids[i] for i in ranked.items[a]] == ["b"]  # a-c: 1 basket, below min support
+    assert ranked.baskets[a][0] == 4
+    assert ranked.confidence[a][0] == pytest.approx(4 / 5)
+    assert ranked.lift[a][0] == pytest.approx(4 * 10 / (5 * 4))
+    loose = assoc.rank(10, beta=0.0, min_support=1, min_lift=0.0)
+    assert [assoc.item_ids[i] for i in loose.items[a]] == ["b", "c"]
+
+
+def test_the_bundle_is_found_and_beats_chance(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    rows = []
+    for k in range(300):
+        pair = [("x1", "x2"), ("y1", "y2"), ("z1", "z2")][k % 3]
+        noise = f"n{rng.integers(0, 30)}"
+        rows += [("u", pair[0], k, f"o{k}"), ("u", pair[1], k, f"o{k}"), ("u", noise, k, f"o{k}")]
+    model = fit(events(rows), settings=BasketSettings(n=5))
+    lists = model.lists()
+    assert lists["x1"][0][0] == "x2" and lists["y2"][0][0] == "y1"
+    assert model.report["baskets"]["by_order_id"] == 300
+    queries = held_out_queries(baskets(events(rows[-60:])), lambda i: i in lists)
+    assert basket_metrics(lambda q: lists.get(q, ([],))[0], queries)["hit_rate@10"] > 0.9

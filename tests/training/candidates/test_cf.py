@@ -1,0 +1,101 @@
+"""ALS candidates on a large catalog: an approximate index (faiss) instead of a dense customers x items
+product, close to exact search, never proposing a customer's own items; pair scores stay exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.candidates import cf
+from training.candidates.ann import InnerProductIndex
+from training.candidates.base import build_context
+from training.data import columns as C
+from training.datasets.synthetic import generate
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    shop = generate(1500, 3000, seed=3)
+    as_of = shop.events[C.TIMESTAMP].max() + pd.Timedelta(microseconds=1)
+    ctx = build_context(shop.events, shop.items, as_of)
+    return cf.ALSSource(iterations=8).fit(ctx)
+
+
+def _keys(c, n_items: int) -> np.ndarray:
+    return c.user * n_items + c.item
+
+
+def test_the_index_finds_what_exact_search_finds(fitted, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = fitted.ctx
+    users = np.arange(ctx.n_users)
+    exact = fitted.candidates(users, 30)  # a small catalog: exact
+    assert fitted.ann is None
+    monkeypatch.setattr(cf, "ANN_MIN_ITEMS", 0)
+    approx = fitted.candidates(users, 30)
+    recall = np.isin(_keys(exact, ctx.n_items), _keys(approx, ctx.n_items)).mean()
+    assert recall >= 0.9, recall
+    assert fitted.ann["recall_at_n"] >= 0.9 and fitted.ann["sample_users"] == cf.ANN_RECALL_SAMPLE
+    assert fitted.ann["items"] == int(ctx.allowed.sum()) and 1 <= fitted.ann["nprobe"] < fitted.ann["nlist"]
+    # never the customer's own items, nor a disallowed one; scores are the exact inner products, ranks 1..k
+    own = ctx.weights[approx.user, approx.item]
+    assert not np.asarray(own).ravel().any()
+    assert ctx.allowed[approx.item].all()
+    np.testing.assert_allclose(
+        approx.score, np.einsum("ij,ij->i", fitted.uf[approx.user], fitted.vf[approx.item]), rtol=1e-5
+    )
+    for u in np.unique(approx.user)[:50]:
+        mine = approx.user == u
+        assert approx.rank[mine].tolist() == list(range(1, mine.sum() + 1))
+        assert (np.diff(approx.score[mine]) <= 1e-6).all()
+
+
+def test_pair_scores_are_exact_without_a_dense_block(fitted) -> None:
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, fitted.ctx.n_users, 5000)
+    items = rng.integers(0, fitted.ctx.n_items, 5000)
+    want = fitted.block(np.arange(fitted.ctx.n_users))[users, items]
+    np.testing.assert_allclose(fitted.score_pairs(users, items), want, rtol=1e-4, atol=1e-6)
+
+
+def test_index_search_orders_by_inner_product() -> None:
+    rng = np.random.default_rng(5)
+    factors = rng.normal(size=(4000, 16)).astype(np.float32) * rng.lognormal(size=(4000, 1)).astype(np.float32)
+    items = np.arange(0, 4000, 2)  # only the even items are searchable
+    index = InnerProductIndex(factors, items)
+    queries = rng.normal(size=(20, 16)).astype(np.float32)
+    assert index.tune(rng.normal(size=(200, 16)), 10) >= 0.95  # on other queries from the same source
+    assert index.settings["tuning_recall"] >= 0.95
+    scores, found = index.search(queries, 10)
+    assert (found >= 0).all() and (found % 2 == 0).all()
+    exact = np.argsort(-(queries @ factors[items].T), axis=1)[:, :10]
+    hits = np.mean([len(set(f) & set(items[e])) / 10 for f, e in zip(found, exact)])
+    assert hits >= 0.9, hits
+    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", queries, factors[found]), rtol=1e-5)
+    assert (np.diff(scores, axis=1) <= 0).all()
+
+
+@pytest.mark.parametrize("name", ["itemknn", "copurchase", "coview"])
+def test_sparse_sources_rank_from_their_entries_as_from_a_dense_block(fitted, name: str) -> None:
+    """The sparse path (the scores' entries) and the dense one (a users x items block) agree exactly."""
+    from training.candidates.union import make_sources
+
+    ctx = fitted.ctx
+    (source,) = make_sources([name], 42)
+    source.fit(ctx)
+    assert source.sparse_scores
+    users = np.arange(ctx.n_users)
+    got = source.candidates(users, 40)
+    want = source.dense_candidates(users, 40)
+    assert len(got) == len(want) > 0
+    for field in ("user", "rank"):
+        assert (getattr(got, field) == getattr(want, field)).all(), field
+    np.testing.assert_array_equal(got.score, want.score)
+    # items differ only among equal scores at the cut, where the dense block's partition picks any of
+    # them and the sparse path the lower index
+    differ = got.item != want.item
+    last = np.searchsorted(got.user, got.user, side="right") - 1  # each user's 40th (or last) candidate
+    assert (got.score[differ] == got.score[last[differ]]).all()
+    rng = np.random.default_rng(1)
+    pu, pi = rng.integers(0, ctx.n_users, 3000), rng.integers(0, ctx.n_items, 3000)
+    np.testing.assert_array_equal(source.score_pairs(pu, pi), source.block(users)[pu, pi])

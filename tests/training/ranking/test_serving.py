@@ -1,0 +1,41 @@
+"""The served lists as the job hands them to the publisher: ids and item indexes say the same thing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.datasets.grocery import generate
+from training.ranking.serving import served_lists
+from training.ranking.stage import rank
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return generate(n_users=120, days=120, seed=3)
+
+
+@pytest.fixture(scope="module")
+def result(shop):
+    return rank(shop.events, shop.items, top_n=10, seed=1)
+
+
+@pytest.mark.parametrize("policy", ["auto", "none", "purchased"])
+def test_served_indexes_name_the_served_ids(shop, result, policy: str) -> None:
+    users = np.array(sorted(shop.events.user_id.unique()) + ["nobody-ranked"], dtype=object)
+    item_ids = np.array(sorted(shop.items.item_id)[::-1], dtype=object)  # another order than the stage's
+    hybrid_index = np.tile(np.arange(10), (len(users), 1))
+    hybrid_items = item_ids[hybrid_index]
+    hybrid_scores = np.ones(hybrid_index.shape, np.float32)
+    served = served_lists(result, shop.events, users, policy, hybrid_items, hybrid_scores, {}, hybrid_index, item_ids)
+    assert served.index is not None and served.index.shape == served.items.shape
+    named = np.where(served.index >= 0, item_ids[np.clip(served.index, 0, None)], "")
+    assert (named == served.items).all()
+    assert (served.index[-1] == np.arange(10)).all()  # a user the stage did not cover keeps the hybrid's row
+
+
+def test_without_the_hybrids_indexes_there_are_none(shop, result) -> None:
+    users = np.array(sorted(shop.events.user_id.unique()), dtype=object)
+    blank = np.full((len(users), 10), "", dtype=object)
+    served = served_lists(result, shop.events, users, "auto", blank, np.zeros(blank.shape, np.float32), {})
+    assert served.index is None

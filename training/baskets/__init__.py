@@ -1,0 +1,1 @@
+"""Frequently bought together: baskets from purchases, association measures, ranked complements per item."""

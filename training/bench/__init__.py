@@ -1,1 +1,0 @@
-"""Benchmarks: offline quality on real data, and (with the service) load and publish speed."""

@@ -1,0 +1,1 @@
+"""Candidate sources for the ranking stage, each behind `base.CandidateSource` (fit, candidates, score_pairs)."""

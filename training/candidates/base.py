@@ -1,0 +1,373 @@
+"""What every candidate source sees (`Context`), the one interface they share, and sparse top-k helpers.
+
+A `Context` holds the events strictly before `as_of` in internal indices, so a source fitted on it
+can never see the future. Sources score users in batches (a dense block of at most
+`BLOCK_CELLS` floats at a time) and return a long table of (user, item, score, rank): no dense
+users x items matrix is ever built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from training.data import columns as C
+from training.data.idmap import IdMap
+from training.data.interactions import position_decay
+
+if TYPE_CHECKING:
+    from training.candidates.item_state import ItemState
+
+BLOCK_CELLS = 8_000_000  # floats per dense (users x items) block: 32 MB
+HISTORY_HALF_LIFE = 10.0  # events: a user's older events count half every 10 later events (as the job)
+DAY_S = 86400.0
+
+
+@dataclass
+class Candidates:
+    """A long table: row j proposes item[j] to user[j] with a score (higher is better) and rank (1 = best)."""
+
+    user: np.ndarray  # int64 internal user index
+    item: np.ndarray  # int64 internal item index
+    score: np.ndarray  # float32
+    rank: np.ndarray  # int32
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+    @staticmethod
+    def empty() -> Candidates:
+        z = np.zeros(0, dtype=np.int64)
+        return Candidates(z, z.copy(), np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int32))
+
+    @staticmethod
+    def concat(parts: list[Candidates]) -> Candidates:
+        if not parts:
+            return Candidates.empty()
+        return Candidates(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("user", "item", "score", "rank")))
+
+
+@dataclass
+class Context:
+    """Events before `as_of` in internal indices, plus the catalog, shared by all sources and features.
+
+    `weights` is users x items summed event weights (what CF learns from); `history` the same with a
+    user's older events decayed by position (what item-based sources score from); `bought` counts
+    distinct purchase days per (user, item). `allowed` marks items that may be recommended (in the
+    catalog and available); sources never propose any other item.
+    """
+
+    events: pd.DataFrame  # events before as_of, with int columns u, i and float age_days
+    as_of: pd.Timestamp
+    users: IdMap
+    items: IdMap
+    weights: sp.csr_matrix
+    history: sp.csr_matrix
+    bought: sp.csr_matrix
+    allowed: np.ndarray
+    item_category: np.ndarray  # int codes; `categories` holds their names
+    categories: np.ndarray
+    item_brand: np.ndarray  # int codes, -1 when unknown
+    item_price: np.ndarray  # float, NaN when unknown
+    item_title: np.ndarray
+    has_orders: bool
+    # Item statistics over every customer before as_of, when this context holds only some of them (the
+    # Spark engine's user partitions); None: computed from this context's own events.
+    item_state: ItemState | None = None
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def purchases(self) -> pd.DataFrame:
+        return self.events[self.events[C.EVENT] == C.PURCHASE]
+
+
+def build_context(
+    events: pd.DataFrame,
+    items: pd.DataFrame,
+    as_of: pd.Timestamp,
+    event_weights: dict[str, float] | None = None,
+    users: IdMap | None = None,
+    item_map: IdMap | None = None,
+    item_state: ItemState | None = None,
+) -> Context:
+    """A context over the events strictly before `as_of` (later events are dropped here, once).
+
+    With `item_state` (statistics over every customer, training/candidates/item_state.py) the context may
+    hold only some customers' events and still scores them as the context of all of them would."""
+    weights_by_type = dict(event_weights or C.DEFAULT_EVENT_WEIGHTS)
+    ev = events[events[C.TIMESTAMP] < as_of]
+    ev = ev[ev[C.EVENT].map(weights_by_type).fillna(0.0) > 0]
+    users = users or IdMap(np.sort(ev[C.USER_ID].unique()))
+    if item_map is None:
+        item_map = IdMap(np.concatenate([items[C.ITEM_ID].to_numpy(dtype=object), np.sort(ev[C.ITEM_ID].unique())]))
+    u = users.to_index(ev[C.USER_ID], missing_ok=True)
+    i = item_map.to_index(ev[C.ITEM_ID], missing_ok=True)
+    keep = (u >= 0) & (i >= 0)
+    ev = ev.loc[keep].copy()
+    ev["u"], ev["i"] = u[keep], i[keep]
+    ev["age_days"] = (as_of - ev[C.TIMESTAMP]).dt.total_seconds().to_numpy() / DAY_S
+    shape = (len(users), len(item_map))
+    w = ev[C.EVENT].map(weights_by_type).to_numpy(dtype=np.float32)
+    weights = _csr(ev["u"], ev["i"], w, shape)
+    history = _csr(ev["u"], ev["i"], w * position_decay(ev, HISTORY_HALF_LIFE), shape)
+    p = ev[ev[C.EVENT] == C.PURCHASE]
+    days = p.assign(_d=p[C.TIMESTAMP].dt.floor("D")).drop_duplicates(["u", "i", "_d"])
+    bought = _csr(days["u"], days["i"], np.ones(len(days), dtype=np.float32), shape)
+
+    catalog = items.drop_duplicates(C.ITEM_ID, keep="last").set_index(C.ITEM_ID).reindex(pd.Index(item_map.ids))
+    in_catalog = catalog[C.TITLE].notna().to_numpy()
+    available = catalog[C.AVAILABLE].fillna(True).astype(bool).to_numpy() if C.AVAILABLE in catalog else True
+    cat_names = catalog[C.CATEGORY].fillna("uncategorized").astype(str)
+    cat_codes, cat_uniques = pd.factorize(cat_names, sort=True)
+    brand = catalog[C.BRAND].fillna("").astype(str) if C.BRAND in catalog else pd.Series("", index=catalog.index)
+    brand_codes, _ = pd.factorize(brand.where(brand != "", None), sort=True)
+    price = catalog[C.PRICE].astype(float).to_numpy() if C.PRICE in catalog else np.full(len(item_map), np.nan)
+    paid = ev[ev[C.PRICE].notna() & (ev[C.PRICE] > 0)].groupby("i")[C.PRICE].median() if C.PRICE in ev else None
+    if paid is not None and len(paid):
+        fill = np.full(len(item_map), np.nan)
+        fill[paid.index.to_numpy()] = paid.to_numpy()
+        price = np.where(np.isfinite(price), price, fill)
+    has_orders = C.ORDER_ID in ev.columns and bool((ev[C.ORDER_ID] != "").mean() > 0.5)
+    if item_state is not None:
+        price, has_orders = item_state.price, item_state.has_orders
+    return Context(
+        events=ev,
+        as_of=as_of,
+        users=users,
+        items=item_map,
+        weights=weights,
+        history=history,
+        bought=bought,
+        allowed=in_catalog & available,
+        item_category=cat_codes.astype(np.int64),
+        categories=np.asarray(cat_uniques, dtype=object),
+        item_brand=brand_codes.astype(np.int64),
+        item_price=price,
+        item_title=catalog[C.TITLE].fillna("").astype(str).to_numpy(dtype=object),
+        has_orders=has_orders,
+        item_state=item_state,
+    )
+
+
+def buyer_counts(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+    """Per item: distinct buyers, and buyers who bought it on two or more distinct days."""
+    if ctx.item_state is not None:
+        return ctx.item_state.buyers, ctx.item_state.repeat_buyers
+    buyers = np.bincount(ctx.bought.indices, minlength=ctx.n_items).astype(np.float64)
+    repeat = np.bincount(ctx.bought.indices, weights=ctx.bought.data >= 2, minlength=ctx.n_items)
+    return buyers, repeat
+
+
+def _csr(rows: pd.Series, cols: pd.Series, values: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    m = sp.coo_matrix((values, (np.asarray(rows), np.asarray(cols))), shape=shape, dtype=np.float32).tocsr()
+    m.sum_duplicates()
+    return m
+
+
+def user_batches(users: np.ndarray, n_items: int) -> Iterator[np.ndarray]:
+    """Slices of `users` small enough that a dense (batch x items) float32 block stays under BLOCK_CELLS."""
+    size = max(16, BLOCK_CELLS // max(1, n_items))
+    for start in range(0, len(users), size):
+        yield users[start : start + size]
+
+
+def top_n_long(block: np.ndarray, users: np.ndarray, n: int) -> Candidates:
+    """Best n finite scores per row of a dense block, as a long table (ties: lower item index first).
+
+    -inf marks items a row must not return; rows with fewer allowed items return fewer.
+    """
+    n_eff = min(n, block.shape[1])
+    if n_eff <= 0 or block.shape[0] == 0:
+        return Candidates.empty()
+    part = np.argpartition(-block, n_eff - 1, axis=1)[:, :n_eff]
+    vals = np.take_along_axis(block, part, axis=1)
+    order = np.lexsort((part, -vals), axis=1)
+    idx = np.take_along_axis(part, order, axis=1)
+    vals = np.take_along_axis(vals, order, axis=1)
+    ranks = np.broadcast_to(np.arange(1, n_eff + 1, dtype=np.int32), idx.shape)
+    ok = np.isfinite(vals)
+    rows = np.broadcast_to(np.asarray(users, dtype=np.int64)[:, None], idx.shape)
+    return Candidates(rows[ok], idx[ok].astype(np.int64), vals[ok].astype(np.float32), ranks[ok].astype(np.int32))
+
+
+@runtime_checkable
+class CandidateSource(Protocol):
+    """A way to propose items to users; fitted on a `Context`, asked for a few hundred per user."""
+
+    name: str
+
+    def fit(self, ctx: Context) -> CandidateSource:
+        """Learn from the context (events before its as_of only); returns self."""
+        ...
+
+    def candidates(self, users: np.ndarray, n: int) -> Candidates:
+        """Up to n items per user, best first, only items with ctx.allowed."""
+        ...
+
+    def score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """This source's score for arbitrary (user, item) pairs (a feature for candidates of other sources)."""
+        ...
+
+
+class BlockSource:
+    """Base for sources that can score a batch of users against every item (a dense block per batch).
+
+    Subclasses implement `block(users) -> (len(users), n_items) float32`; -inf or NaN means "never".
+    `candidates` takes the sparse top-n per batch; `score_pairs` gathers from the same blocks.
+    `min_score` drops proposals at or below it (a source with nothing to say proposes nothing);
+    `exclude_own` keeps the user's own items out of its proposals (the history source has them) while
+    `score_pairs` still scores them.
+    """
+
+    name = "block"
+    min_score = 0.0
+    exclude_own = False
+    # The scores are a sparse matrix (absent = 0, never proposed): `sparse_block` gives it, and the top-n
+    # and pair scores are taken from its entries instead of a dense users x items block.
+    sparse_scores = False
+
+    def fit(self, ctx: Context) -> BlockSource:
+        self.ctx = ctx
+        return self
+
+    def block(self, users: np.ndarray) -> np.ndarray:
+        if self.sparse_scores:
+            return self.sparse_block(users).toarray()
+        raise NotImplementedError
+
+    def sparse_block(self, users: np.ndarray) -> sp.csr_matrix:
+        raise NotImplementedError
+
+    def _masked_block(self, users: np.ndarray) -> np.ndarray:
+        b = np.asarray(self.block(users), dtype=np.float32)
+        b = np.where(np.isnan(b), -np.inf, b)
+        b[:, ~self.ctx.allowed] = -np.inf
+        b[b <= self.min_score] = -np.inf
+        if self.exclude_own:
+            own = self.ctx.weights[users]
+            b[np.repeat(np.arange(len(users)), np.diff(own.indptr)), own.indices] = -np.inf
+        return b
+
+    def candidates(self, users: np.ndarray, n: int) -> Candidates:
+        users = np.asarray(users, dtype=np.int64)
+        if self.sparse_scores and self.min_score >= 0:
+            return Candidates.concat([self._sparse_top_n(chunk, n) for chunk in _sparse_batches(users)])
+        return self.dense_candidates(users, n)
+
+    def dense_candidates(self, users: np.ndarray, n: int) -> Candidates:
+        """The exact top-n from a dense users x items block per batch: the reference the sparse path and
+        approximate searches are measured against."""
+        users = np.asarray(users, dtype=np.int64)
+        parts = [top_n_long(self._masked_block(chunk), chunk, n) for chunk in user_batches(users, self.ctx.n_items)]
+        return Candidates.concat(parts)
+
+    def _sparse_top_n(self, users: np.ndarray, n: int) -> Candidates:
+        """What `dense_candidates(users, n)` gives, from the sparse scores' entries (ties at the cut: the
+        lower item index, where the dense partition picks any)."""
+        m = self.sparse_block(users).tocsr()
+        m.sum_duplicates()  # also sorts each row's columns
+        if self.exclude_own:
+            own = self.ctx.weights[users].astype(bool).astype(m.dtype)
+            m = m - m.multiply(own)
+            m.eliminate_zeros()
+        rows = np.repeat(np.arange(len(users)), np.diff(m.indptr))
+        cols = m.indices.astype(np.int64)
+        vals = m.data.astype(np.float32)
+        keep = np.isfinite(vals) & (vals > self.min_score) & self.ctx.allowed[cols]
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
+        bounds = np.searchsorted(rows, np.arange(len(users) + 1))
+        crowded = np.flatnonzero(np.diff(bounds) > n)
+        if len(crowded):  # keep each crowded row's n best before sorting (a sort of them all is slower)
+            sel = np.ones(len(rows), dtype=bool)
+            for r in crowded:
+                lo, hi = bounds[r], bounds[r + 1]
+                v = vals[lo:hi]
+                cut = np.partition(v, len(v) - n)[len(v) - n]
+                mine = v > cut
+                mine[np.flatnonzero(v == cut)[: n - int(mine.sum())]] = True
+                sel[lo:hi] = mine
+            rows, cols, vals = rows[sel], cols[sel], vals[sel]
+        order = np.lexsort((cols, -vals, rows))  # best first per user, ties to the lower item index
+        rows, cols, vals = rows[order], cols[order], vals[order]
+        rank = np.arange(len(rows)) - np.searchsorted(rows, rows) + 1
+        return Candidates(users[rows], cols, vals, rank.astype(np.int32))
+
+    def score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        out = np.zeros(len(users), dtype=np.float32)
+        if not len(users):
+            return out
+        uniq, inverse = np.unique(users, return_inverse=True)
+        batches = _sparse_batches(uniq) if self.sparse_scores else user_batches(uniq, self.ctx.n_items)
+        for chunk_start, chunk in _starts(batches):
+            sel = (inverse >= chunk_start) & (inverse < chunk_start + len(chunk))
+            rows = inverse[sel] - chunk_start
+            if self.sparse_scores:
+                out[sel] = _gather(self.sparse_block(chunk), rows, items[sel])
+            else:
+                out[sel] = np.asarray(self.block(chunk), dtype=np.float32)[rows, items[sel]]
+        return np.nan_to_num(out, nan=0.0, neginf=0.0, posinf=0.0)
+
+
+SPARSE_BATCH = 5000  # customers whose sparse scores are taken at once (a few thousand entries each)
+
+
+def _sparse_batches(users: np.ndarray) -> Iterator[np.ndarray]:
+    for start in range(0, len(users), SPARSE_BATCH):
+        yield users[start : start + SPARSE_BATCH]
+
+
+def _starts(batches: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
+    start = 0
+    for batch in batches:
+        yield start, batch
+        start += len(batch)
+
+
+def _gather(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """m[rows[k], cols[k]] (0 where absent) by binary search over the entries' sorted keys: for a product
+    made for these rows, faster than scipy's fancy indexing."""
+    m = m.tocsr()
+    m.sum_duplicates()  # sorted columns per row: the keys below are sorted
+    if not m.nnz:
+        return np.zeros(len(rows), dtype=np.float32)
+    keys = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * m.shape[1] + m.indices
+    want = np.asarray(rows, dtype=np.int64) * m.shape[1] + np.asarray(cols, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+    return np.where(keys[pos] == want, m.data[pos], 0.0).astype(np.float32)
+
+
+def sparse_pairs(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """m[rows[k], cols[k]] for aligned index arrays, as a float32 vector (empty in, empty out)."""
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.float32)
+    return np.asarray(m[rows, cols]).ravel().astype(np.float32)
+
+
+def sparse_rows_top_k(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Keep the k largest entries of every row of a sparse matrix (the others dropped)."""
+    m = m.tocsr()
+    m.sum_duplicates()
+    counts = np.diff(m.indptr)
+    if counts.max(initial=0) <= k:
+        return m
+    keep = np.ones(m.nnz, dtype=bool)
+    for row in np.flatnonzero(counts > k):
+        lo, hi = m.indptr[row], m.indptr[row + 1]
+        vals = m.data[lo:hi]
+        drop = np.argpartition(-vals, k)[k:]
+        keep[lo + drop] = False
+    rows = np.repeat(np.arange(m.shape[0]), counts)[keep]
+    return sp.csr_matrix((m.data[keep], (rows, m.indices[keep])), shape=m.shape)

@@ -1,0 +1,59 @@
+"""Popular (distinct recent buyers, decayed) and trending (recent lift over the month before) items.
+
+The same ranked list for everyone; the features keep the scores, so the ranker sees popularity for
+candidates of every other source too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from training.candidates.base import BlockSource, Context
+from training.data import columns as C
+
+
+def recent_buyers(ctx: Context, half_life_days: float = 14.0) -> np.ndarray:
+    """Per item, its buyers weighted by 0.5 ** (days since their last purchase / half-life)."""
+    if ctx.item_state is not None and half_life_days == 14.0:
+        return ctx.item_state.recent_buyers
+    p = ctx.purchases()
+    if p.empty:
+        p = ctx.events
+    last = p.groupby(["u", "i"])["age_days"].min()
+    w = np.power(0.5, last.to_numpy() / half_life_days)
+    return np.bincount(last.index.get_level_values(1), weights=w, minlength=ctx.n_items).astype(np.float32)
+
+
+def trend(ctx: Context, window_days: float = 7.0, baseline_days: float = 28.0) -> np.ndarray:
+    """log(1 + recent buyers) x lift of the last week's daily rate over the four weeks before (+1 smoothed)."""
+    if ctx.item_state is not None and (window_days, baseline_days) == (7.0, 28.0):
+        return ctx.item_state.trend
+    p = ctx.purchases() if (ctx.events[C.EVENT] == C.PURCHASE).any() else ctx.events
+    age = p["age_days"].to_numpy()
+    i = p["i"].to_numpy()
+    recent = np.bincount(i[age <= window_days], minlength=ctx.n_items) / window_days
+    base_mask = (age > window_days) & (age <= window_days + baseline_days)
+    base = np.bincount(i[base_mask], minlength=ctx.n_items) / baseline_days
+    lift = (recent + 1.0 / window_days) / (base + 1.0 / window_days)
+    return np.where(recent > 0, np.log1p(recent * window_days) * lift, 0.0).astype(np.float32)
+
+
+class PopularSource(BlockSource):
+    name = "popular"
+
+    def fit(self, ctx: Context) -> PopularSource:
+        super().fit(ctx)
+        self.scores = recent_buyers(ctx)
+        return self
+
+    def block(self, users: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.scores, (len(users), self.ctx.n_items))
+
+
+class TrendingSource(PopularSource):
+    name = "trending"
+
+    def fit(self, ctx: Context) -> TrendingSource:
+        BlockSource.fit(self, ctx)
+        self.scores = trend(ctx)
+        return self

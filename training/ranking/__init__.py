@@ -1,0 +1,1 @@
+"""The ranking stage: features, LightGBM LambdaRank ranker, reasons and the `stage.rank` entry."""

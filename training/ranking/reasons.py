@@ -1,0 +1,109 @@
+"""A plain reason per recommended item, from the strongest source that proposed it.
+
+Codes (strings, so they export and publish as they are; contract/reasons.py words them): `buy_again` (the customer bought it
+before), `bought_with:<item>` (co-purchase with one of their items), `similar_to:<item>` (CF or
+co-view neighbour of one of their items), `viewed_before`, `popular_in:<category>`, `popular`,
+`trending`, `for_you` (the ranker liked it for reasons no single source explains). The anchor item is
+the one of the customer's `ANCHORS` most weighted recent items with the largest weight x similarity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from training.candidates.base import CandidateSource, Context
+
+ANCHORS = 20
+ANCHORED = {"copurchase": "bought_with", "ease": "similar_to", "itemknn": "similar_to", "coview": "similar_to"}
+# Sources by the reason they give when they are the strongest proposer.
+PLAIN = {"popular": "popular", "trending": "trending", "history": "viewed_before", "als": "similar_to"}
+
+
+def _top_anchors(history: sp.csr_matrix, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(len(users), k) anchor items and weights (-1 / 0 padded): each user's k heaviest history items."""
+    items = np.full((len(users), k), -1, dtype=np.int64)
+    weights = np.zeros((len(users), k), dtype=np.float32)
+    for row, u in enumerate(users):
+        lo, hi = history.indptr[u], history.indptr[u + 1]
+        if hi == lo:
+            continue
+        idx, val = history.indices[lo:hi], history.data[lo:hi]
+        top = np.argsort(-val, kind="stable")[:k]
+        items[row, : len(top)], weights[row, : len(top)] = idx[top], val[top]
+    return items, weights
+
+
+def _pair_similarity(source: CandidateSource, anchors: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """source similarity anchor -> target for aligned arrays (0 where unknown)."""
+    sim = getattr(source, "sim", None)
+    if isinstance(sim, sp.csr_matrix):
+        coo = sim.tocoo()
+        n = sim.shape[1]
+        keys = coo.row.astype(np.int64) * n + coo.col
+        order = np.argsort(keys)
+        keys, vals = keys[order], coo.data[order]
+        q = anchors * n + targets
+        pos = np.clip(np.searchsorted(keys, q), 0, max(len(keys) - 1, 0))
+        return np.where((len(keys) > 0) & (keys[pos] == q), vals[pos], 0.0) if len(keys) else np.zeros(len(q))
+    if hasattr(source, "b") and hasattr(source, "active"):
+        pos = np.full(source.ctx.n_items, -1)
+        pos[source.active] = np.arange(len(source.active))
+        a, t = pos[anchors], pos[targets]
+        ok = (a >= 0) & (t >= 0)
+        out = np.zeros(len(anchors), dtype=np.float32)
+        out[ok] = source.b[a[ok], t[ok]]
+        return out
+    return np.zeros(len(anchors), dtype=np.float32)
+
+
+def reasons(
+    ctx: Context,
+    sources: dict[str, CandidateSource],
+    rows: pd.DataFrame,
+    quotas: dict[str, int],
+) -> np.ndarray:
+    """Reason code per row of `rows` (u, i, ui_days and r_<source> columns of the recommended pairs)."""
+    n = len(rows)
+    codes = np.full(n, "for_you", dtype=object)
+    if not n:
+        return codes
+    u = rows["u"].to_numpy(dtype=np.int64)
+    i = rows["i"].to_numpy(dtype=np.int64)
+    names = [s for s in sources if f"r_{s}" in rows]
+    # strongest proposer: the smallest rank relative to the source's quota
+    rel = np.column_stack([rows[f"r_{s}"].to_numpy(dtype=np.float64) / quotas.get(s, 50) for s in names])
+    rel = np.where(np.isnan(rel), np.inf, rel)
+    best = np.argmin(rel, axis=1)
+    has_any = np.isfinite(rel[np.arange(n), best])
+    uniq_users, inverse = np.unique(u, return_inverse=True)
+    anchor_items, anchor_w = _top_anchors(ctx.history, uniq_users, ANCHORS)
+    for k, name in enumerate(names):
+        sel = has_any & (best == k)
+        if not sel.any():
+            continue
+        if name in ANCHORED:
+            idx = np.flatnonzero(sel)
+            cand = anchor_items[inverse[idx]]  # (m, ANCHORS)
+            w = anchor_w[inverse[idx]]
+            flat_a = np.where(cand >= 0, cand, 0).ravel()
+            flat_t = np.repeat(i[idx], ANCHORS)
+            s = _pair_similarity(sources[name], flat_a, flat_t).reshape(cand.shape) * w
+            s = np.where((cand >= 0) & (cand != i[idx][:, None]), s, 0.0)
+            j = np.argmax(s, axis=1)
+            ok = s[np.arange(len(idx)), j] > 0
+            anchor_ids = ctx.items.ids[cand[np.arange(len(idx)), j]]
+            codes[idx[ok]] = [f"{ANCHORED[name]}:{a}" for a in anchor_ids[ok]]
+        elif name in ("category", "brand"):
+            idx = np.flatnonzero(sel)
+            if name == "category":
+                labels = ctx.categories[ctx.item_category[i[idx]]]
+                codes[idx] = [f"popular_in:{c}" for c in labels]
+            else:
+                codes[idx] = "popular"
+        elif name in PLAIN:
+            codes[sel] = PLAIN[name] if name != "als" else "for_you"
+    if "ui_days" in rows:
+        codes[rows["ui_days"].to_numpy() > 0] = "buy_again"
+    return codes

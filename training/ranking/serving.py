@@ -1,0 +1,101 @@
+"""The ranking stage's lists in the job's user order, under the `--exclude-seen` policy.
+
+- `auto` (the default): the stage's main list as it is: it decides per customer and item what to show
+  again (milk yes, a sofa no). The per-user purchased sets published for the service's request-time
+  filter leave out what the stage chose to show again, so the service drops only what the stage dropped.
+- `none`: the same list, with the full purchased sets (the service filters every purchase, as before).
+- `purchased`: the stage's "discover" list (never-bought items in the model's order).
+- `interacted`: the discover list without viewed items either.
+Users the stage does not cover keep the hybrid's list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from training.data import columns as C
+from training.ranking.stage import RankResult
+
+
+@dataclass
+class ServedLists:
+    items: np.ndarray  # users x top_n external ids ('' padded)
+    scores: np.ndarray
+    reasons: np.ndarray | None  # reason codes (training.ranking.reasons), '' padded; None when not known
+    buy_again_items: np.ndarray
+    buy_again_scores: np.ndarray
+    purchased: dict[str, list[str]]  # what the service's request-time filter removes
+    report: dict
+    index: np.ndarray | None = None  # `items` as indexes into the job's `item_ids` (-1 padded), when known
+
+
+def _align(stage_users: np.ndarray, users: np.ndarray, stage_rows: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Rows of `stage_rows` in the order of `users`; users the stage did not cover keep `fallback`."""
+    out = fallback.copy()
+    pos = pd.Index(stage_users).get_indexer(pd.Index(users))
+    ok = pos >= 0
+    out[ok] = stage_rows[pos[ok]]
+    return out
+
+
+def _drop_seen(
+    items: np.ndarray, scores: np.ndarray, users: np.ndarray, seen: dict[str, set[str]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Remove each user's seen items from padded id rows, keeping the order ('' / NaN pad at the end)."""
+    items, scores = items.copy(), scores.copy()
+    n = items.shape[1]
+    for row, user in enumerate(users):
+        drop = seen.get(str(user))
+        if not drop:
+            continue
+        keep = [k for k, i in enumerate(items[row]) if i and i not in drop]
+        items[row] = np.array([items[row][k] for k in keep] + [""] * (n - len(keep)), dtype=object)
+        scores[row] = np.array([scores[row][k] for k in keep] + [np.nan] * (n - len(keep)), dtype=np.float32)
+    return items, scores
+
+
+def served_lists(
+    result: RankResult,
+    events: pd.DataFrame,
+    users: np.ndarray,
+    policy: str,
+    hybrid_items: np.ndarray,
+    hybrid_scores: np.ndarray,
+    purchased: dict[str, list[str]],
+    hybrid_index: np.ndarray | None = None,
+    item_ids: np.ndarray | None = None,
+) -> ServedLists:
+    """The lists to serve from a stage result (see the module docstring). With the hybrid's lists as
+    indexes into the job's `item_ids` too, the served lists come as such indexes as well (`index`)."""
+    main = policy in ("auto", "none")
+    src_items, src_scores = (result.items, result.scores) if main else (result.new_items, result.new_scores)
+    blank = np.full(hybrid_items.shape, "", dtype=object)
+    out_items = _align(result.user_ids, users, src_items, hybrid_items)
+    out_scores = _align(result.user_ids, users, src_scores, hybrid_scores)
+    out_index = None
+    codes = result.item_codes if main else result.new_codes
+    if hybrid_index is not None and item_ids is not None and codes is not None and policy != "interacted":
+        to_job = pd.Index(item_ids).get_indexer(pd.Index(result.code_ids))  # stage code -> job index
+        mapped = np.where(codes >= 0, to_job[np.clip(codes, 0, None)], -1)
+        out_index = _align(result.user_ids, users, mapped, hybrid_index)
+    reasons = _align(result.user_ids, users, result.reasons, blank) if main else None
+    if policy == "interacted":
+        seen = events.groupby(C.USER_ID)[C.ITEM_ID].agg(set).to_dict()
+        out_items, out_scores = _drop_seen(out_items, out_scores, users, seen)
+    if policy == "auto":
+        shown = {str(u): set(row) for u, row in zip(users, out_items)}
+        purchased = {u: [i for i in got if i not in shown.get(u, ())] for u, got in purchased.items()}
+    no_scores = np.full(hybrid_scores.shape, np.nan, np.float32)
+    return ServedLists(
+        items=out_items,
+        scores=out_scores,
+        reasons=reasons,
+        buy_again_items=_align(result.user_ids, users, result.buy_again_items, blank),
+        buy_again_scores=_align(result.user_ids, users, result.buy_again_scores, no_scores),
+        purchased=purchased,
+        report=result.report,
+        index=out_index,
+    )

@@ -1,0 +1,131 @@
+"""One SparkSession for a run, started quietly (no UI, no progress bars, log4j at error level)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+# pyspark 4.3 warns that pandas 3 is "not fully supported"; the parts used here (Arrow conversion,
+# mapInPandas, applyInPandas) are covered by tests/training/spark with the project's pandas.
+PANDAS_WARNING = "ignore:PySpark does not yet fully support pandas:FutureWarning"
+# Errors only. Spark's own logger has a level of its own (the same as the root's): else a pyspark shell
+# announces "Setting default log level".
+LOG4J = """rootLogger.level = error
+rootLogger.appenderRef.stdout.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
+logger.spark.name = org.apache.spark
+logger.spark.level = error
+logger.hadoop.name = org.apache.hadoop
+logger.hadoop.level = error
+logger.parquet.name = org.apache.parquet
+logger.parquet.level = error
+logger.netty.name = io.netty
+logger.netty.level = error
+"""
+
+
+def _log4j_file() -> Path:
+    path = Path(tempfile.gettempdir()) / "recsvc-spark-log4j2.properties"
+    if not path.exists() or path.read_text() != LOG4J:
+        # written aside, then renamed: a run starting at the same time never reads a half-written file
+        part = path.with_name(f"{path.name}.{os.getpid()}")
+        part.write_text(LOG4J)
+        os.replace(part, path)
+    return path
+
+
+def spark_session(master: str | None = None, app_name: str = "recsvc-training", conf: dict | None = None):
+    """The active session, or a new one on `master` (default: $SPARK_MASTER, else local[2]).
+
+    Under spark-submit the session (and its master and memory settings) comes from the command line;
+    the settings here only fill what it leaves unset.
+    """
+    check_requirements()
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # executors run the same interpreter as the driver (a virtualenv's, with pyarrow and the project)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    warnings.filterwarnings(*_warning_filter())
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # the job logs at INFO; py4j's chatter is not news
+    from pyspark.sql import SparkSession
+
+    java_opts = f"-Dlog4j2.configurationFile=file:{_log4j_file()}"
+    builder = SparkSession.builder.appName(app_name)
+    if not master and "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit, which names its own
+        master = os.environ.get("SPARK_MASTER", "local[2]")
+    if master:
+        builder = builder.master(master)
+    settings = {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.extraJavaOptions": java_opts,
+        "spark.executor.extraJavaOptions": java_opts,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.shuffle.partitions": str(_shuffle_partitions(master)),
+        # tasks start at once: waiting for a "local" slot only delays the many small jobs of a run
+        "spark.locality.wait": "0s",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.executorEnv.PYTHONWARNINGS": "ignore::FutureWarning",
+        "spark.executorEnv.OPENBLAS_NUM_THREADS": "1",
+        "spark.python.worker.reuse": "true",
+        "spark.driver.memory": "4g",  # read only when this call starts the JVM (not under spark-submit)
+    }
+    settings.update(conf or {})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def _shuffle_partitions(master: str | None) -> int:
+    """Two per core on a local master (local[N]); 8 elsewhere unless spark-submit or --spark-conf says."""
+    match = re.fullmatch(r"local\[(\d+)(?:,\d+)?\]", master or "")
+    if match:
+        return max(2, 2 * int(match.group(1)))
+    return 2 if master == "local" else 8
+
+
+def check_requirements() -> None:
+    """BadInputError (exit 2) naming what is missing: pyspark (the `spark` extra) or a Java runtime."""
+    import importlib.util
+    import shutil
+
+    from training.failures import BadInputError
+
+    if importlib.util.find_spec("pyspark") is None:
+        raise BadInputError(
+            "--engine spark needs pyspark: pip install 'recsvc[spark]' (pyspark 4.3, Java 17; docs/spark.md)"
+        )
+    java_home = os.environ.get("JAVA_HOME")
+    if not (java_home and Path(java_home, "bin", "java").exists()) and shutil.which("java") is None:
+        raise BadInputError(
+            "--engine spark needs a Java runtime (17): none on PATH and JAVA_HOME unset "
+            "(Debian: apt-get install openjdk-17-jre-headless; docs/spark.md)"
+        )
+
+
+def _warning_filter() -> tuple:
+    action, message, category = PANDAS_WARNING.split(":")
+    return action, message, FutureWarning if category == "FutureWarning" else Warning
+
+
+def jvm_rss_bytes(session) -> int | None:
+    """Resident memory of the driver's JVM (local mode: the executors too), read from /proc."""
+    try:
+        pid = int(session.sparkContext._jvm.ProcessHandle.current().pid())
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except Exception:  # not Linux, or a remote driver: unknown
+        return None
+    return None
