@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from contract.validation import Count, Number, Text, dotted, first_error
+from contract.validation import Count, Number, bounded_text, dotted, first_error
 
 MAX_RULES = 200
 MAX_VALUES = 10_000  # items, categories, brands or tags listed by one rule
@@ -27,7 +27,7 @@ MAX_WEIGHT = 10.0
 LISTS = ("recommendations", "similar", "popular", "trending", "new_arrivals", "bought_together", "cart")
 LIFECYCLE_STAGES = ("prospect", "new", "active", "at_risk", "churned")
 ListName = Literal["recommendations", "similar", "popular", "trending", "new_arrivals", "bought_together", "cart"]
-Id = Annotated[Text, Field(max_length=256)]
+Id = bounded_text(256)
 Weight = Annotated[Number, Field(gt=0, le=MAX_WEIGHT)]
 Values = Annotated[list[Id], Field(max_length=MAX_VALUES)]
 

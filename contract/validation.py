@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Strict, ValidationError
+from pydantic import AfterValidator, Field, Strict, ValidationError
 from pydantic_core import PydanticCustomError
 
 Location = tuple[int | str, ...]
@@ -94,3 +94,9 @@ def _non_empty(value: str) -> str:
 Number = Annotated[float, Strict(), AfterValidator(_finite)]  # a JSON/YAML number (ints too), never a bool
 Count = Annotated[int, Strict(), AfterValidator(_whole_at_least_one)]  # an integer >= 1
 Text = Annotated[str, Strict(), AfterValidator(_non_empty)]  # a non-empty string, stripped
+
+
+def bounded_text(max_length: int) -> Any:
+    """`Text` of at most `max_length` characters, counted as sent (before stripping), as the OpenAPI
+    description's `maxLength` counts them."""
+    return Annotated[str, Strict(), Field(max_length=max_length), AfterValidator(_non_empty)]

@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StrictBool,
     ValidationError,
     field_validator,
@@ -21,7 +22,7 @@ from pydantic import (
 
 from contract import event_rules
 from contract.timestamps import unix_seconds
-from contract.validation import Number, Text, dotted, first_error
+from contract.validation import Number, dotted, first_error
 from recsvc.errors import BadRequest
 
 MAX_ID_LENGTH = event_rules.MAX_ID_LENGTH
@@ -44,7 +45,8 @@ def _lower(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-Id = Annotated[Text, _check(event_rules.id_problem)]
+# the id rules read the id as sent (a tab or a 257th character is refused, not stripped away), then it is stripped
+Id = Annotated[str, Strict(), _check(event_rules.id_problem), AfterValidator(str.strip)]
 Quantity = Annotated[Number, _check(event_rules.quantity_problem)]
 Price = Annotated[Number, _check(lambda v: event_rules.amount_problem(v, event_rules.MAX_PRICE))]
 Revenue = Annotated[Number, _check(lambda v: event_rules.amount_problem(v, event_rules.MAX_REVENUE))]

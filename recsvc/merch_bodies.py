@@ -9,15 +9,16 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from contract.validation import Number, Text
+from contract.validation import Number, bounded_text
+from recsvc.bodies import Id
 
 MAX_ID_LENGTH = 256
 MAX_TAGS = 50
-Id = Annotated[Text, Field(max_length=MAX_ID_LENGTH)]
-Title = Annotated[Text, Field(max_length=1000)]
+Name = bounded_text(MAX_ID_LENGTH)  # a category, brand or tag
+Title = bounded_text(1000)
 Stock = Annotated[int, Field(ge=0, strict=True)]
 Price = Annotated[Number, Field(ge=0)]
-Tags = Annotated[list[Id], Field(max_length=MAX_TAGS)]
+Tags = Annotated[list[Name], Field(max_length=MAX_TAGS)]
 FIELDS = ("title", "category", "brand", "tags", "price", "margin", "available", "stock")
 NOT_NULL = ("title", "category", "brand", "tags", "available")
 
@@ -30,7 +31,7 @@ class ItemBody(_Body):
     """PUT /v1/items/<id>: the whole item; what it leaves out is reset (no brand, no tags, available)."""
 
     title: Title
-    category: Id
+    category: Name
     brand: Annotated[str, Field(max_length=MAX_ID_LENGTH)] = ""
     tags: Tags = []
     price: Price | None = None
@@ -43,7 +44,7 @@ class ItemPatch(_Body):
     """PATCH /v1/items/<id>: only the fields given change (availability or stock, price, title, ...)."""
 
     title: Title | None = None
-    category: Id | None = None
+    category: Name | None = None
     brand: Annotated[str, Field(max_length=MAX_ID_LENGTH)] | None = None
     tags: Tags | None = None
     price: Price | None = None
@@ -91,7 +92,7 @@ class Cart(_Body):
     items: Annotated[list[Id], Field(min_length=1, max_length=100)]
     user_id: Id | None = None
     n: Annotated[int, Field(ge=1, le=100, strict=True)] = 10
-    category: Id | None = None
+    category: Name | None = None
 
 
 class DryRun(_Body):
@@ -100,4 +101,4 @@ class DryRun(_Body):
     user_id: Id
     rules: dict
     n: Annotated[int, Field(ge=1, le=100, strict=True)] = 10
-    category: Id | None = None
+    category: Name | None = None

@@ -43,6 +43,7 @@ def _post(service, path: str, body) -> requests.Response:
         ({"user_id": "a\nb"}, "user_id", "must not contain control characters"),
         ({"item_id": "tab\there"}, "item_id", "must not contain control characters"),
         ({"user_id": "u" * 257}, "user_id", "at most 256 characters"),
+        ({"user_id": " " + "u" * 256}, "user_id", "at most 256 characters"),  # counted as sent, not stripped
         ({"event": "like"}, "event", "must be one of"),
     ],
 )
@@ -103,3 +104,18 @@ def test_experiment_report_answers_stored_poison(exp_client, own_redis) -> None:
     assert resp.status_code == 200, resp.get_data(as_text=True)
     treatment = next(v for v in resp.get_json()["variants"] if v["variant"] == "treatment")
     assert treatment["revenue_per_user"] == pytest.approx((2e15 + 1) / 3)
+
+
+@pytest.mark.parametrize(
+    ("entry", "fragment"),
+    [
+        ({"item_id": "\t" + "i" * 256, "title": "T"}, "items[0].item_id: must be at most 256 characters"),
+        ({"item_id": "new\titem", "title": "T"}, "items[0].item_id: must not contain control characters"),
+        ({"item_id": "bulk-x", "title": "T", "category": " " + "c" * 256}, "items[0].category: must be at most 256"),
+    ],
+)
+def test_live_catalog_lengths_count_what_was_sent(service, entry: dict, fragment: str) -> None:
+    """A leading space or tab does not buy a 257th character, and an item id follows the id rules everywhere."""
+    resp = _post(service, "/v1/items", {"items": [entry]})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["message"].startswith(fragment), resp.text
