@@ -184,11 +184,13 @@ class _CountingStore(Store):
 
 def test_user_state_reads_whatever_is_missing_in_one_round_trip(own_redis) -> None:
     store = _CountingStore(Settings(redis_url=own_redis.url))
-    _wait_listener(store)
     r = own_redis.client()
     r.set(keys.catalog("v1"), codecs.encode_catalog(["a", "b", "c"], ["A", "B", "C"], ["x"] * 3, [True] * 3))
     r.set(keys.recs("v1", "u7"), codecs.encode_indexed([0, 1], [0.5, 0.25], codecs.INDEX_U16, bought=[2]))
     r.sadd(keys.live_bought("u7"), "d")
+    # written before the listener tracks keys: no invalidation of these writes can arrive after the first
+    # read has cached them (it would evict them and the second read would go to Redis)
+    _wait_listener(store)
     store.versions.catalog("v1")  # requests decode the version's catalog first
     before = store.round_trips
     counts = _user_state_counts()

@@ -116,8 +116,21 @@ def test_sources_stay_in_the_catalog_and_work_in_blocks(shop, monkeypatch) -> No
         monkeypatch.setattr(s, method, spy)
         c = s.candidates(users, QUOTAS[s.name])
         assert max(r for r, _ in shapes) <= 16 < ctx.n_users, s.name
-        for field in ("user", "item", "rank"):
-            np.testing.assert_array_equal(getattr(c, field), getattr(full[s.name], field), err_msg=s.name)
+        _same_up_to_ties(c, full[s.name], s.name)
+
+
+def _same_up_to_ties(got, want, name: str) -> None:
+    """The same proposals, except that two items whose scores tie to float32 precision may change places (or
+    swap at the cut): BLAS may sum a block's dot products in another order than the whole one's, and a
+    dot product of float32 factors that nearly cancels keeps only the precision of the largest scores."""
+    np.testing.assert_array_equal(got.user, want.user, err_msg=name)
+    np.testing.assert_array_equal(got.rank, want.rank, err_msg=name)
+    atol = 1e-4 * float(np.abs(want.score).max(initial=0.0))
+    np.testing.assert_allclose(got.score, want.score, rtol=1e-5, atol=atol, err_msg=name)
+    for j in np.flatnonzero(got.item != want.item):
+        same_user = np.flatnonzero(want.user == want.user[j])
+        tied = np.isclose(want.score[same_user], want.score[j], rtol=1e-5, atol=atol).sum() > 1
+        assert tied or j == same_user[-1], (name, j, got.item[j], want.item[j])
 
 
 def test_too_little_data_falls_back_to_the_blend() -> None:
