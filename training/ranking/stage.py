@@ -34,14 +34,24 @@ import numpy as np
 import pandas as pd
 
 from training.candidates.base import Context, build_context, buyer_counts, sparse_pairs
-from training.candidates.union import QUOTAS, fit_sources, make_sources, source_names, source_recall, union
+from training.candidates.union import (
+    QUOTAS,
+    fit_sources,
+    fused_ranks,
+    make_sources,
+    propose,
+    shortlisted,
+    source_names,
+    source_recall,
+    table_of,
+    union,
+)
 from training.data import columns as C
 from training.evaluation.split import time_holdout
 from training.ranking import ranker as R
 from training.ranking.features import FeatureBuilder
 from training.ranking.reasons import reasons as reason_codes
 
-BLEND_RANK_OFFSET = 10.0
 BLEND_HISTORY_WEIGHTS = (1.0, 4.0, 16.0, 64.0)  # 64: history first, almost a buy-again list
 
 
@@ -62,6 +72,9 @@ class StageConfig:
     min_queries: int = 50
     min_positives: int = 200
     neg_per_query: int = 100
+    # Pairs per customer the features and the ranker see: the customer's own items and the `shortlist`
+    # best of the others by fused source ranks (None: every proposed pair). Windows and serving alike.
+    shortlist: int | None = 150
     grid: tuple[dict, ...] = R.GRID
     max_rounds: int = R.MAX_ROUNDS
     event_weights: dict[str, float] | None = None
@@ -162,12 +175,15 @@ def labelled_window(
     }
     fit_sources(sources, ctx, timings)
     users = np.array(sorted(truth), dtype=np.int64)
-    table = drop_never_rebought(union(sources, users, ctx.n_items, cfg.quotas, timings), ctx, cfg.min_buyers_once)
+    keys, ranks = propose(sources, users, ctx.n_items, cfg.quotas, timings)
+    truth_keys = np.array([uu * ctx.n_items + ii for uu, s in truth.items() for ii in s], dtype=np.int64)
+    proposed_recall = float(np.isin(truth_keys, keys).mean()) if len(truth_keys) else 0.0
+    keys, ranks = shortlisted(keys, ranks, ctx.n_items, cfg.shortlist)
+    table = drop_never_rebought(table_of(sources, keys, ranks, ctx.n_items, timings), ctx, cfg.min_buyers_once)
     t = time.perf_counter()
     feats = FeatureBuilder(ctx).build(table, names)
     timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t
     keys = table["u"].to_numpy() * ctx.n_items + table["i"].to_numpy()
-    truth_keys = np.array([uu * ctx.n_items + ii for uu, s in truth.items() for ii in s], dtype=np.int64)
     label = np.isin(keys, truth_keys).astype(np.float32)
     w = R.Window(table=table, features=feats, label=label, truth=truth, truth_new=truth_new)
     info = {
@@ -177,6 +193,7 @@ def labelled_window(
         "pairs": int(len(table)),
         "positives": w.positives,
         "truth_pairs": int(sum(len(s) for s in truth.values())),
+        "proposed_recall": round(proposed_recall, 4),  # every source's proposals, before the shortlist
         "candidate_recall": source_recall(table, truth, names),
         "candidate_recall_new": source_recall(table, truth_new, names),
         "candidates_per_customer": round(len(table) / max(len(truth), 1), 1),
@@ -232,13 +249,9 @@ def drop_never_rebought(table: pd.DataFrame, ctx: Context, min_buyers: int) -> p
 
 
 def blend_scores(table: pd.DataFrame, names: list[str], history_weight: float = 1.0) -> np.ndarray:
-    """Reciprocal-rank fusion: sum over proposing sources of w / (rank + offset); history weighted apart."""
-    total = np.zeros(len(table), dtype=np.float64)
-    for name in names:
-        r = table[f"r_{name}"].to_numpy(dtype=np.float64)
-        w = history_weight if name == "history" else 1.0
-        total += np.where(np.isnan(r), 0.0, w / (r + BLEND_RANK_OFFSET))
-    return total
+    """Reciprocal-rank fusion of the table's ranks: sum over proposing sources of w / (rank + offset),
+    history weighted apart."""
+    return fused_ranks({name: table[f"r_{name}"].to_numpy() for name in names}, {"history": history_weight})
 
 
 def _usable(info: dict, cfg: StageConfig) -> bool:
@@ -403,7 +416,7 @@ def rank(
     pairs = 0
     for start in range(0, max(len(serve_users), 1), max(block, 1)):
         chunk = serve_users[start : start + block]
-        table = union(sources, chunk, serve_ctx.n_items, cfg.quotas, timings)
+        table = union(sources, chunk, serve_ctx.n_items, cfg.quotas, timings, cfg.shortlist)
         table = drop_never_rebought(table, serve_ctx, cfg.min_buyers_once)
         t = time.perf_counter()
         feats = builder.build(table, names)

@@ -223,7 +223,7 @@ def _rank_customers(job: _Serving, level: ItemLevel, ctx, ev: pd.DataFrame) -> p
     serve_users = np.arange(ctx.n_users, dtype=np.int64)
     if job.users is not None:
         serve_users = serve_users[np.isin(ctx.users.ids, np.array(sorted(job.users), dtype=object))]
-    table = union(sources, serve_users, ctx.n_items, cfg.quotas)
+    table = union(sources, serve_users, ctx.n_items, cfg.quotas, limit=cfg.shortlist)
     table = drop_never_rebought(table, ctx, cfg.min_buyers_once)
     feats = FeatureBuilder(ctx).build(table, job.names)
     if job.booster is not None:
