@@ -55,6 +55,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sh.add_argument("--job", action="append", default=[], help="also run the job with --exclude-seen POLICY or default")
     sh.add_argument("--seed", type=int, default=42)
     sh.add_argument("--json", type=Path, help="also write the rows here")
+    sh.add_argument(
+        "--shortlist",
+        type=int,
+        help="the ranking stage's shortlist for its rows (0: every proposed pair; default: the stage's)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -70,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if args.bench == "shop":
         from tools.bench.shop import main as shop_main
 
-        return shop_main(args.data, args.test_from, args.job, args.seed, args.json)
+        return shop_main(args.data, args.test_from, args.job, args.seed, args.json, args.shortlist)
     if args.bench == "experiment":
         from tools.bench.experiment import main as experiment_main
 

@@ -18,6 +18,7 @@ import pandas as pd
 from training.data import columns as C
 from training.data.loading import load_events, load_items
 from training.evaluation import shop_protocol
+from training.ranking.stage import StageConfig
 
 
 def job_lists(train: pd.DataFrame, items_path: Path, exclude_seen: str | None, tmp: Path) -> dict[str, list[str]]:
@@ -34,7 +35,7 @@ def job_lists(train: pd.DataFrame, items_path: Path, exclude_seen: str | None, t
     return {str(u): [i for i in row if i] for u, row in zip(result.user_ids, result.rec_items)}
 
 
-def main(data: Path, test_from: str, jobs: list[str], seed: int, out: Path | None) -> int:
+def main(data: Path, test_from: str, jobs: list[str], seed: int, out: Path | None, shortlist: int | None = None) -> int:
     events, _ = load_events(data / "events.csv")
     items, _ = load_items(data / "items.csv")
     s = shop_protocol.split(events, test_from)
@@ -51,7 +52,8 @@ def main(data: Path, test_from: str, jobs: list[str], seed: int, out: Path | Non
         rows[f"job, --exclude-seen {policy}"] = shop_protocol.evaluate_lists(lists, s)
         seconds[f"job {policy}"] = time.perf_counter() - t
     t = time.perf_counter()
-    stage = shop_protocol.evaluate_stage(s, items, 100, seed)
+    config = None if shortlist is None else StageConfig(shortlist=shortlist or None)
+    stage = shop_protocol.evaluate_stage(s, items, 100, seed, stage_config=config)
     seconds["stage + sources + peers"] = time.perf_counter() - t
     rows |= stage["lists"]
     print(shop_protocol.metrics_table(rows))
