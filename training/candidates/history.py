@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from training.candidates.base import BlockSource, Context, buyer_counts
+from training.candidates.base import BlockSource, Context, _gather, buyer_counts
 from training.candidates.base import _csr as csr
 from training.data import columns as C
 
@@ -40,13 +40,18 @@ class HistorySource(BlockSource):
         self.seen.data[:] = 1.0
         return self
 
-    def block(self, users: np.ndarray) -> np.ndarray:
-        days = self.ctx.bought[users].toarray()
-        rec = self.recency[users].toarray()
-        bought = (days + rec) * (days > 0) * (0.05 + self.rate)
-        browsed = 0.01 * (self.seen[users].toarray() > 0) * rec * (days == 0)
-        out = bought + browsed
-        return np.where(out > 0, out, -np.inf)
+    sparse_scores = True  # a customer's own items only: the entries of `recency`
+
+    def sparse_block(self, users: np.ndarray) -> sp.csr_matrix:
+        """The scores of the pairs each customer interacted with (everything else is never proposed)."""
+        rec = self.recency[users]
+        rows = np.repeat(np.arange(len(users)), np.diff(rec.indptr))
+        days = _gather(self.ctx.bought[users], rows, rec.indices)
+        seen = _gather(self.seen[users], rows, rec.indices)
+        r = rec.data
+        bought = (days + r) * (days > 0) * (0.05 + self.rate[rec.indices])
+        browsed = 0.01 * (seen > 0) * r * (days == 0)
+        return sp.csr_matrix((bought + browsed, rec.indices.copy(), rec.indptr.copy()), shape=rec.shape)
 
     def items_of(self, users: np.ndarray) -> sp.csr_matrix:
         """users x items: 1 where the user interacted with the item before as_of."""

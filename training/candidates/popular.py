@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.candidates.base import BlockSource, Context
+from training.candidates.base import BlockSource, Candidates, Context, top_n_long
 from training.data import columns as C
 
 
@@ -48,6 +48,25 @@ class PopularSource(BlockSource):
 
     def block(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.scores, (len(users), self.ctx.n_items))
+
+    def candidates(self, users: np.ndarray, n: int) -> Candidates:
+        """The same top n for every customer, ranked once (what a block per batch of customers gives)."""
+        users = np.asarray(users, dtype=np.int64)
+        one = top_n_long(self._masked_block(users[:1]), np.zeros(1, dtype=np.int64), n) if len(users) else None
+        if one is None or not len(one):
+            return Candidates.empty()
+        k = len(one)
+        return Candidates(
+            np.repeat(users, k),
+            np.tile(one.item, len(users)),
+            np.tile(one.score, len(users)),
+            np.tile(one.rank, len(users)),
+        )
+
+    def score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(
+            self.scores[np.asarray(items, dtype=np.int64)].astype(np.float32), nan=0.0, neginf=0.0, posinf=0.0
+        )
 
 
 class TrendingSource(PopularSource):
