@@ -272,10 +272,11 @@ class BlockSource:
         parts = [top_n_long(self._masked_block(chunk), chunk, n) for chunk in user_batches(users, self.ctx.n_items)]
         return Candidates.concat(parts)
 
-    def _sparse_top_n(self, users: np.ndarray, n: int) -> Candidates:
+    def _sparse_top_n(self, users: np.ndarray, n: int, m: sp.csr_matrix | None = None) -> Candidates:
         """What `dense_candidates(users, n)` gives, from the sparse scores' entries (ties at the cut: the
-        lower item index, where the dense partition picks any)."""
-        m = self.sparse_block(users).tocsr()
+        lower item index, where the dense partition picks any); `m`: entries that hold every row's top n,
+        when a source has them cheaper than its whole `sparse_block(users)`."""
+        m = (self.sparse_block(users) if m is None else m).tocsr()
         m.sum_duplicates()  # also sorts each row's columns
         if self.exclude_own:
             own = self.ctx.weights[users].astype(bool).astype(m.dtype)

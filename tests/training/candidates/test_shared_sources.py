@@ -68,3 +68,18 @@ def test_popular_lists_are_ranked_once_for_everyone(ctx, name: str) -> None:
     np.testing.assert_array_equal(
         source.score_pairs(pu, pi), np.asarray(source.block(pu), dtype=np.float32)[np.arange(3000), pi]
     )
+
+
+@pytest.mark.parametrize("name", ["category", "brand"])
+def test_group_affinity_proposes_from_each_groups_best_sellers_what_the_dense_block_gives(ctx, name: str) -> None:
+    (source,) = make_sources([name], 42)
+    source.fit(ctx)
+    assert source.active
+    users = np.arange(ctx.n_users)
+    _same(source.candidates(users, 40), source.dense_candidates(users, 40))
+    rng = np.random.default_rng(4)
+    pu, pi = rng.integers(0, ctx.n_users, 3000), rng.integers(0, ctx.n_items, 3000)
+    want = np.nan_to_num(np.asarray(source.block(np.arange(ctx.n_users)), dtype=np.float32)[pu, pi], neginf=0.0)
+    got = source.score_pairs(pu, pi)
+    np.testing.assert_array_equal(got, want)
+    assert (got > 0).sum() > 100

@@ -104,18 +104,17 @@ def test_sources_stay_in_the_catalog_and_work_in_blocks(shop, monkeypatch) -> No
     monkeypatch.setattr(base, "BLOCK_CELLS", 16 * ctx.n_items)
     monkeypatch.setattr(base, "SPARSE_BATCH", 16)
     for s in sources:
-        shapes = []
-        method = "sparse_block" if s.sparse_scores else "block"
-        original = getattr(s, method)
+        rows = []  # customers in each block, sparse batch or top-n batch a source builds
+        for method in ("block", "sparse_block", "_sparse_top_n"):
+            original = getattr(s, method)
 
-        def spy(u, _orig=original, _shapes=shapes):
-            out = _orig(u)
-            _shapes.append(out.shape)
-            return out
+            def spy(u, *args, _orig=original, _rows=rows):
+                _rows.append(len(u))
+                return _orig(u, *args)
 
-        monkeypatch.setattr(s, method, spy)
+            monkeypatch.setattr(s, method, spy)
         c = s.candidates(users, QUOTAS[s.name])
-        assert max(r for r, _ in shapes) <= 16 < ctx.n_users, s.name
+        assert rows and max(rows) <= 16 < ctx.n_users, s.name
         _same_up_to_ties(c, full[s.name], s.name)
 
 
