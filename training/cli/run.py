@@ -245,7 +245,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _train_and_publish(args, config, experiments, started, spark_engine)
     finally:
         if spark_engine is not None:
-            spark_engine.spark.stop()
+            from training.spark.session import stop_session
+
+            stop_session(spark_engine.spark)
 
 
 def _train_and_publish(args, config, experiments, started: float, spark_engine) -> int:

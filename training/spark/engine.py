@@ -24,7 +24,7 @@ from training.pipeline import Engine
 from training.ranking.stage import RankResult, StageConfig
 from training.spark import loading as spark_loading
 from training.spark import ranking as spark_ranking
-from training.spark.session import jvm_rss_bytes
+from training.spark.session import jvm_heap_bytes, jvm_rss_bytes
 
 
 @dataclass
@@ -183,6 +183,9 @@ class SparkEngine:
         rss = jvm_rss_bytes(self.spark)
         if rss is not None:
             out["jvm_peak_rss_bytes"] = rss
+        heap = jvm_heap_bytes(self.spark)
+        if heap is not None:
+            out["jvm_heap_used_after_gc_bytes"], out["jvm_heap_max_bytes"] = heap
         return out
 
 

@@ -129,3 +129,35 @@ def jvm_rss_bytes(session) -> int | None:
     except Exception:  # not Linux, or a remote driver: unknown
         return None
     return None
+
+
+def jvm_heap_bytes(session) -> tuple[int, int] | None:
+    """(heap in use after a full GC, the heap's limit) of the driver's JVM: what a run really keeps there."""
+    try:
+        runtime = session.sparkContext._jvm.java.lang.Runtime.getRuntime()
+        session.sparkContext._jvm.java.lang.System.gc()
+        return int(runtime.totalMemory() - runtime.freeMemory()), int(runtime.maxMemory())
+    except Exception:  # a remote driver or a JVM gone: unknown
+        return None
+
+
+def stop_session(session) -> None:
+    """Stop the session; a JVM that has already died is logged with its exit status, not raised.
+
+    The run's outcome (published, or a failure with its own exit code) is decided before this: a JVM
+    gone by then (killed, or out of memory: Spark exits 52) must not turn it into a traceback.
+    """
+    import logging
+
+    try:
+        session.stop()
+    except Exception as exc:  # py4j cannot reach the JVM any more
+        gateway = getattr(getattr(session, "sparkContext", None), "_gateway", None)
+        proc = getattr(gateway, "proc", None)
+        status = proc.poll() if proc is not None else None
+        logging.getLogger(__name__).warning(
+            "the Spark JVM was gone when the run stopped it (exit status %s; 52 is Spark's out-of-memory exit, "
+            "-9 a kill): %s",
+            status,
+            type(exc).__name__,
+        )

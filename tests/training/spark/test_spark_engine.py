@@ -82,6 +82,7 @@ def runs(shop_dir: Path, tmp_path_factory: pytest.TempPathFactory):
         spark = _finish(_start(shop_dir, base / "spark", servers[0].url, *SPARK, events=parquet))
         crashed = _finish(_start(shop_dir, base / "crashed", servers[1].url, *SPARK, env={CRASH_AFTER_ENV: "5"}))
         (base / "spark.stderr").write_text(spark.stderr)
+        (base / "crashed.stderr").write_text(crashed.stderr)
         assert spark.returncode == 0, _failure(spark)
         yield {
             "client": clients[0],
@@ -133,7 +134,7 @@ def test_spark_report_has_the_local_fields_and_its_engine(runs) -> None:
 
 def test_a_spark_job_failing_mid_way_leaves_the_previous_version_active(runs) -> None:
     crashed, client = runs["crashed"], runs["crashed_client"]
-    assert crashed.returncode == 4, crashed.stderr[-3000:]
+    assert crashed.returncode == 4, _failure(crashed)
     assert "from the Spark executors failed (the previous version stays active)" in crashed.stderr
     assert versions.active(client) == runs["crashed_previous"]
     # the failed version is gone: only the previous one is listed, and none of its keys is left
