@@ -49,6 +49,19 @@ def notify(watch: dict[str, Callable[[str | None], None]], key: str | None) -> N
             callback(key)
 
 
+def start_once_per_process(cache, reset: Callable[[], None], target: Callable[[], None], name: str) -> None:
+    """Start `cache`'s background thread on first use in this process (gunicorn forks after import).
+
+    `cache._pid` says which process started it; `reset` clears what a parent process left (under the lock).
+    """
+    if cache._pid != os.getpid():
+        with cache._lock:
+            if cache._pid != os.getpid():
+                cache._pid = os.getpid()
+                reset()
+                threading.Thread(target=target, name=name, daemon=True).start()
+
+
 class LiveCache:
     def __init__(
         self, client: redis.Redis, maxsize: int, watch: dict[str, Callable[[str | None], None]] | None = None
@@ -113,13 +126,11 @@ class LiveCache:
 
     # -- invalidations ------------------------------------------------------------------------------
     def _ensure_listener(self) -> None:
-        if self._pid != os.getpid():  # first use in this process (gunicorn forks after import)
-            with self._lock:
-                if self._pid != os.getpid():
-                    self._pid = os.getpid()
-                    self._listening = False
-                    self._cache.clear()
-                    threading.Thread(target=self._listen, name="live-cache-invalidations", daemon=True).start()
+        start_once_per_process(self, self._reset, self._listen, "live-cache-invalidations")
+
+    def _reset(self) -> None:
+        self._listening = False
+        self._cache.clear()
 
     def _up(self) -> None:
         with self._lock:
@@ -301,12 +312,10 @@ class ClusterLiveCache:
 
     # -- topology --------------------------------------------------------------------------------------
     def _ensure_started(self) -> None:
-        if self._pid != os.getpid():  # first use in this process (gunicorn forks after import)
-            with self._lock:
-                if self._pid != os.getpid():
-                    self._pid = os.getpid()
-                    self._owner, self._masters, self._up, self._caches, self._stops = None, set(), set(), {}, {}
-                    threading.Thread(target=self._supervise, name="live-cache-topology", daemon=True).start()
+        start_once_per_process(self, self._reset, self._supervise, "live-cache-topology")
+
+    def _reset(self) -> None:
+        self._owner, self._masters, self._up, self._caches, self._stops = None, set(), set(), {}, {}
 
     def _connection(self, name: str, **extra) -> redis.Connection:
         """A connection to node `name` with the cluster's settings (credentials, TLS), no retries."""

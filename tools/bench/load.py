@@ -119,6 +119,16 @@ def published_shop(tmp: Path, users: int, items: int, servers: list):
     return server.url, result
 
 
+def wrk_script(tmp: Path, result) -> tuple[Path, list[str]]:
+    """The wrk Lua script over 5,000 sampled published users and the shop's categories; and the users."""
+    sample = random.Random(0).sample([str(u) for u in result.user_ids], min(5000, len(result.user_ids)))
+    (tmp / "users.txt").write_text("\n".join(sample) + "\n")
+    cats = ",".join(f'"{c}"' for c in sorted(k for k in result.popular if k))
+    script = tmp / "load.lua"
+    script.write_text(LUA % {"users": tmp / "users.txt", "cats": cats})
+    return script, sample
+
+
 CACHES_OFF = {"RECSVC_LOCAL_CACHE_USERS": "0", "RECSVC_LIVE_CACHE_USERS": "0"}
 APPS = (
     ("bare", "tools.bench.bare_app:app", {}),
@@ -183,11 +193,7 @@ def main(
     servers: list = []
     try:
         url, result = published_shop(tmp, users, items, servers)
-        sample = random.Random(0).sample([str(u) for u in result.user_ids], min(5000, len(result.user_ids)))
-        (tmp / "users.txt").write_text("\n".join(sample) + "\n")
-        cats = ",".join(f'"{c}"' for c in sorted(k for k in result.popular if k))
-        script = tmp / "load.lua"
-        script.write_text(LUA % {"users": tmp / "users.txt", "cats": cats})
+        script, sample = wrk_script(tmp, result)
         env = service_env(url, tmp / "prom")
         redis_pids = [servers[0].proc.pid]
         apps = [(name, app, extra, env) for name, app, extra in APPS]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import platform
-import random
 import shutil
 import statistics
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from tools.bench.load import LUA, _wrk, gunicorn, published_shop
+from tools.bench.load import _wrk, gunicorn, published_shop, wrk_script
 from tools.harness import service_env
 
 KEY = "bench-key"
@@ -80,11 +79,7 @@ def main(rounds: int = 3, seconds: int = 10, connections: int = 16, users: int =
     servers: list = []
     try:
         url, result = published_shop(tmp, users, items, servers)
-        sample = random.Random(0).sample([str(u) for u in result.user_ids], min(5000, len(result.user_ids)))
-        (tmp / "users.txt").write_text("\n".join(sample) + "\n")
-        cats = ",".join(f'"{c}"' for c in sorted(k for k in result.popular if k))
-        script = tmp / "load.lua"
-        script.write_text(LUA % {"users": tmp / "users.txt", "cats": cats})
+        script, sample = wrk_script(tmp, result)
         rules = five_rules(result)
         server = gunicorn("recsvc.wsgi:app", service_env(url, tmp / "prom", RECSVC_API_KEYS=KEY))
         servers.append(server)
