@@ -316,7 +316,7 @@ class BlockSource:
             sel = (inverse >= chunk_start) & (inverse < chunk_start + len(chunk))
             rows = inverse[sel] - chunk_start
             if self.sparse_scores:
-                out[sel] = _gather(self.sparse_block(chunk), rows, items[sel])
+                out[sel] = gather_pairs(self.sparse_block(chunk), rows, items[sel])
             else:
                 out[sel] = np.asarray(self.block(chunk), dtype=np.float32)[rows, items[sel]]
         return np.nan_to_num(out, nan=0.0, neginf=0.0, posinf=0.0)
@@ -337,7 +337,7 @@ def _starts(batches: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
         start += len(batch)
 
 
-def _gather(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def gather_pairs(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """m[rows[k], cols[k]] (0 where absent) by binary search over the entries' sorted keys: for a product
     made for these rows, faster than scipy's fancy indexing."""
     m = m.tocsr()

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from training.candidates.base import BlockSource, Context, _gather, buyer_counts
+from training.candidates.base import BlockSource, Context, buyer_counts, gather_pairs
 from training.candidates.base import _csr as csr
 from training.data import columns as C
 
@@ -46,8 +46,8 @@ class HistorySource(BlockSource):
         """The scores of the pairs each customer interacted with (everything else is never proposed)."""
         rec = self.recency[users]
         rows = np.repeat(np.arange(len(users)), np.diff(rec.indptr))
-        days = _gather(self.ctx.bought[users], rows, rec.indices)
-        seen = _gather(self.seen[users], rows, rec.indices)
+        days = gather_pairs(self.ctx.bought[users], rows, rec.indices)
+        seen = gather_pairs(self.seen[users], rows, rec.indices)
         r = rec.data
         bought = (days + r) * (days > 0) * (0.05 + self.rate[rec.indices])
         browsed = 0.01 * (seen > 0) * r * (days == 0)

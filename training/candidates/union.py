@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from training.arrays import unique_sorted
 from training.candidates.affinity import BrandSource, CategorySource
 from training.candidates.base import Candidates, CandidateSource, Context
 from training.candidates.cf import ALSSource, EASESource, ItemKNNSource
@@ -107,7 +108,9 @@ def propose(
         proposed[s.name] = s.candidates(users, quotas.get(s.name, 50))
         if timings is not None:
             timings[f"candidates_{s.name}"] = timings.get(f"candidates_{s.name}", 0.0) + time.perf_counter() - t
-    keys = np.unique(np.concatenate([c.user * n_items + c.item for c in proposed.values()] + [np.zeros(0, np.int64)]))
+    keys = unique_sorted(
+        np.concatenate([c.user * n_items + c.item for c in proposed.values()] + [np.zeros(0, np.int64)])
+    )
     ranks = {}
     for name, c in proposed.items():
         rank = np.full(len(keys), np.nan, dtype=np.float32)

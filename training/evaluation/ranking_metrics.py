@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from training.arrays import unique_sorted
+
 
 def _hits(recommended: np.ndarray, relevant: Sequence[set[int]], k: int) -> np.ndarray:
     rec = recommended[:, :k]
@@ -52,5 +54,5 @@ def ranking_metrics(recommended: np.ndarray, relevant: Sequence[set[int]], k: in
 def catalog_coverage(recommended: np.ndarray, n_items: int, k: int = 10) -> float:
     """Share of the catalog that appears in at least one top-k list."""
     rec = np.asarray(recommended)[:, :k]
-    shown = np.unique(rec[rec >= 0])
+    shown = unique_sorted(rec[rec >= 0])
     return float(len(shown) / n_items) if n_items else 0.0

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from training.arrays import unique_sorted
 from training.candidates.cf import EASE_MAX_ITEMS, spd_inverse
 from training.data import columns as C
 from training.evaluation.ranking_metrics import ranking_metrics
@@ -118,7 +119,7 @@ def list_metrics(
         rel.append({code(i) for i in truth[u]})
     out = ranking_metrics(rec, rel, k)
     if n_items:
-        out[f"coverage@{k}"] = float(len(np.unique(rec[rec >= 0])) / n_items)
+        out[f"coverage@{k}"] = float(len(unique_sorted(rec[rec >= 0])) / n_items)
     return out
 
 

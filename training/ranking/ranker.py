@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from training.arrays import unique_sorted
 from training.evaluation.ranking_metrics import ranking_metrics
 
 NUM_THREADS = 1  # fixed (and 1: on a shared 2-core machine, 2 OpenMP threads were up to 9x slower under load)
@@ -66,7 +67,7 @@ class Window:
 def training_rows(w: Window, neg_per_query: int, seed: int) -> np.ndarray:
     """Row indices kept for training: queries with a positive, all their positives, up to n negatives each."""
     u = w.table["u"].to_numpy()
-    pos_users = np.unique(u[w.label > 0])
+    pos_users = unique_sorted(u[w.label > 0])
     in_query = np.isin(u, pos_users)
     rng = np.random.default_rng(seed)
     noise = rng.random(len(u))

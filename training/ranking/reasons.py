@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from training.candidates.base import CandidateSource, Context
+from training.candidates.base import CandidateSource, Context, gather_pairs
 
 ANCHORS = 20
 ANCHORED = {"copurchase": "bought_with", "ease": "similar_to", "itemknn": "similar_to", "coview": "similar_to"}
@@ -39,14 +39,7 @@ def _pair_similarity(source: CandidateSource, anchors: np.ndarray, targets: np.n
     """source similarity anchor -> target for aligned arrays (0 where unknown)."""
     sim = getattr(source, "sim", None)
     if isinstance(sim, sp.csr_matrix):
-        coo = sim.tocoo()
-        n = sim.shape[1]
-        keys = coo.row.astype(np.int64) * n + coo.col
-        order = np.argsort(keys)
-        keys, vals = keys[order], coo.data[order]
-        q = anchors * n + targets
-        pos = np.clip(np.searchsorted(keys, q), 0, max(len(keys) - 1, 0))
-        return np.where((len(keys) > 0) & (keys[pos] == q), vals[pos], 0.0) if len(keys) else np.zeros(len(q))
+        return gather_pairs(sim, anchors, targets)
     if hasattr(source, "b") and hasattr(source, "active"):
         pos = np.full(source.ctx.n_items, -1)
         pos[source.active] = np.arange(len(source.active))

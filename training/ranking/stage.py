@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from training.arrays import unique_sorted
 from training.candidates.base import Context, build_context, buyer_counts, sparse_pairs
 from training.candidates.union import (
     QUOTAS,
@@ -189,7 +190,7 @@ def labelled_window(
     info = {
         "as_of": str(as_of),
         "customers": len(truth),
-        "customers_with_a_positive_candidate": int(len(np.unique(table["u"].to_numpy()[label > 0]))),
+        "customers_with_a_positive_candidate": int(len(unique_sorted(table["u"].to_numpy()[label > 0]))),
         "pairs": int(len(table)),
         "positives": w.positives,
         "truth_pairs": int(sum(len(s) for s in truth.values())),
