@@ -147,8 +147,6 @@ def stop_session(session) -> None:
     The run's outcome (published, or a failure with its own exit code) is decided before this: a JVM
     gone by then (killed, or out of memory: Spark exits 52) must not turn it into a traceback.
     """
-    import logging
-
     try:
         session.stop()
     except Exception as exc:  # py4j cannot reach the JVM any more

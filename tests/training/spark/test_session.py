@@ -4,9 +4,12 @@ what is missing). Runs without pyspark too."""
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 
 import pytest
 
+from tests.conftest import ROOT
 from training.failures import BadInputError
 from training.spark import session
 
@@ -38,9 +41,6 @@ def test_shuffle_partitions_follow_local_cores(master: str | None, partitions: i
 def test_a_jvm_gone_before_the_stop_is_logged_not_raised() -> None:
     """A run's outcome is decided before the session stops: a JVM killed by then (here: SIGKILL) is a
     warning with its exit status, and the process exits as the run decided (a real JVM, in a subprocess)."""
-    import subprocess
-    import sys
-
     if importlib.util.find_spec("pyspark") is None:
         pytest.skip("needs pyspark")
     script = (
@@ -51,8 +51,6 @@ def test_a_jvm_gone_before_the_stop_is_logged_not_raised() -> None:
         "stop_session(s)\n"
         "print('stopped')\n"
     )
-    from tests.conftest import ROOT
-
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("stopped")
