@@ -170,3 +170,19 @@ def test_a_large_catalog_serves_als_from_the_index_and_reports_its_recall(shop, 
     assert found["recall_at_n"] >= 0.9 and found["tuning_recall"] >= 0.95, found
     same = np.mean([len(set(a[:10]) & set(b[:10])) / 10 for a, b in zip(approx.items, ranked.items)])
     assert same >= 0.9, same  # the lists barely move
+
+
+def test_grid_settings_fitted_side_by_side_give_what_one_at_a_time_gives(shop, monkeypatch) -> None:
+    runs = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(stage, "GRID_WORKERS", workers)
+        runs[workers] = rank(shop.events, shop.items, top_n=10, seed=42)
+    one, two = runs[1], runs[2]
+    assert one.report["mode"] == two.report["mode"] == "ranker"
+    assert len(one.report["grid"]) == len(stage.StageConfig().grid) >= 2
+    for a, b in zip(one.report["grid"], two.report["grid"]):
+        assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+    assert one.report["setting"] == two.report["setting"]
+    for name in ("items", "reasons", "buy_again_items", "new_items"):
+        assert (getattr(one, name) == getattr(two, name)).all(), name
+    np.testing.assert_array_equal(one.scores, two.scores)
