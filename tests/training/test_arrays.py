@@ -1,13 +1,14 @@
-"""unique_sorted is np.unique for integer arrays (any order, duplicates, empty, one value)."""
+"""unique_sorted is np.unique for integer arrays; top_n_per_row is the lexsort cut of each row's n best."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from training.arrays import unique_sorted
+from training.arrays import top_n_per_row, unique_sorted
 
 
 @given(arrays(np.int64, st.integers(0, 300), elements=st.integers(-(2**40), 2**40)))
@@ -21,3 +22,41 @@ def test_unique_sorted_leaves_its_input_alone() -> None:
     values = np.array([3, 1, 3, 2], dtype=np.int64)
     assert unique_sorted(values).tolist() == [1, 2, 3]
     assert values.tolist() == [3, 1, 3, 2]
+
+
+def _lexsort_top_n(rows, cols, vals, n):
+    order = np.lexsort((cols, -vals, rows))
+    r, c, v = rows[order], cols[order], vals[order]
+    rank = np.arange(len(r)) - np.searchsorted(r, r) + 1
+    keep = rank <= n
+    return r[keep], c[keep], v[keep], rank[keep]
+
+
+@st.composite
+def _entries(draw):
+    """CSR-ordered entries (rows ascending, distinct columns per row) with tied and signed float32 values."""
+    n_cols = draw(st.sampled_from([1, 2, 7, 1000, 2**20, 2**31]))
+    cells = draw(
+        st.lists(st.tuples(st.integers(0, 40), st.integers(0, min(n_cols, 50) - 1)), max_size=200, unique=True)
+    )
+    cells.sort()
+    values = st.sampled_from([0.0, -0.0, 1.0, 1.5, -2.0, 3.4e38, 1e-45, -1e-45])
+    vals = np.array(draw(st.lists(values, min_size=len(cells), max_size=len(cells))), dtype=np.float32)
+    rows = np.array([r for r, _ in cells], dtype=np.int64)
+    cols = np.array([c for _, c in cells], dtype=np.int64) * max(1, (n_cols - 1) // 49)
+    return rows, cols, vals, n_cols
+
+
+@given(_entries(), st.integers(1, 12))
+def test_top_n_per_row_is_the_lexsort_cut(entries, n: int) -> None:
+    rows, cols, vals, n_cols = entries
+    got = top_n_per_row(rows, cols, vals, n_cols, n)
+    want = _lexsort_top_n(rows, cols, vals, n)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    assert got[3].dtype == np.int32 and got[2].dtype == np.float32
+
+
+def test_top_n_per_row_refuses_columns_it_cannot_pack() -> None:
+    with pytest.raises(ValueError, match="too many columns"):
+        top_n_per_row(np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones(1, np.float32), 2**33, 3)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from training.arrays import top_n_per_row
 from training.data import columns as C
 from training.data.idmap import IdMap
 from training.data.interactions import position_decay
@@ -287,22 +288,8 @@ class BlockSource:
         vals = m.data.astype(np.float32)
         keep = np.isfinite(vals) & (vals > self.min_score) & self.ctx.allowed[cols]
         rows, cols, vals = rows[keep], cols[keep], vals[keep]
-        bounds = np.searchsorted(rows, np.arange(len(users) + 1))
-        crowded = np.flatnonzero(np.diff(bounds) > n)
-        if len(crowded):  # keep each crowded row's n best before sorting (a sort of them all is slower)
-            sel = np.ones(len(rows), dtype=bool)
-            for r in crowded:
-                lo, hi = bounds[r], bounds[r + 1]
-                v = vals[lo:hi]
-                cut = np.partition(v, len(v) - n)[len(v) - n]
-                mine = v > cut
-                mine[np.flatnonzero(v == cut)[: n - int(mine.sum())]] = True
-                sel[lo:hi] = mine
-            rows, cols, vals = rows[sel], cols[sel], vals[sel]
-        order = np.lexsort((cols, -vals, rows))  # best first per user, ties to the lower item index
-        rows, cols, vals = rows[order], cols[order], vals[order]
-        rank = np.arange(len(rows)) - np.searchsorted(rows, rows) + 1
-        return Candidates(users[rows], cols, vals, rank.astype(np.int32))
+        rows, cols, vals, rank = top_n_per_row(rows, cols, vals, self.ctx.n_items, n)
+        return Candidates(users[rows], cols, vals, rank)
 
     def score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
