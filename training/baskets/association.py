@@ -76,11 +76,13 @@ class Associations:
         min_support: int = MIN_SUPPORT,
         min_lift: float = MIN_LIFT,
         allowed: np.ndarray | None = None,
+        rows: np.ndarray | None = None,
     ) -> Ranked:
-        """Top-n complements per item by n_AB / n_B ** beta among pairs over both thresholds."""
+        """Top-n complements per item by n_AB / n_B ** beta among pairs over both thresholds; with `rows`
+        (item positions), only those items' lists, in that order."""
         out = Ranked([], [], [], [], [])
         nb = self.item_baskets.astype(np.float64)
-        for a in range(self.co.shape[0]):
+        for a in range(self.co.shape[0]) if rows is None else rows:
             lo, hi = self.co.indptr[a], self.co.indptr[a + 1]
             cols = self.co.indices[lo:hi]
             counts = self.co.data[lo:hi].astype(np.float64)

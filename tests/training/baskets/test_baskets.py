@@ -7,7 +7,7 @@ import pytest
 from training.baskets.association import Associations
 from training.baskets.baskets import baskets
 from training.baskets.evaluation import basket_metrics, held_out_queries
-from training.baskets.model import BasketSettings, fit
+from training.baskets.model import BasketSettings, fit, ranked_lists
 
 T = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -53,6 +53,20 @@ def test_measures_and_thresholds_on_a_known_example() -> None:
     assert ranked.lift[a][0] == pytest.approx(4 * 10 / (5 * 4))
     loose = assoc.rank(10, beta=0.0, min_support=1, min_lift=0.0)
     assert [assoc.item_ids[i] for i in loose.items[a]] == ["b", "c"]
+
+
+def test_ranking_some_items_gives_their_lists_of_ranking_all() -> None:
+    rng = np.random.default_rng(1)
+    rows = [("u", f"i{rng.integers(0, 12)}", k // 4, f"o{k // 4}") for k in range(400)]
+    assoc = Associations.count(baskets(events(rows)), half_life_days=1.0)
+    every = ranked_lists(assoc, assoc.rank(5, beta=0.25, min_support=1, min_lift=0.0))
+    rows_asked = np.array([7, 0, 3])
+    some = assoc.rank(5, beta=0.25, min_support=1, min_lift=0.0, rows=rows_asked)
+    assert len(some.items) == 3
+    assert ranked_lists(assoc, some, rows_asked) == {
+        str(assoc.item_ids[a]): every[str(assoc.item_ids[a])] for a in rows_asked
+    }
+    assert all(len(every[str(assoc.item_ids[a])]) for a in rows_asked)
 
 
 def test_the_bundle_is_found_and_beats_chance(tmp_path) -> None:
