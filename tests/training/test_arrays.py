@@ -1,4 +1,4 @@
-"""unique_sorted is np.unique for integer arrays; top_n_per_row is the lexsort cut of each row's n best."""
+"""The array helpers are the numpy calls they replace: np.unique, the lexsort cut of each row's n best, lexsort."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from training.arrays import top_n_per_row, unique_sorted
+from training.arrays import order_by_group_then_score, top_n_per_row, unique_sorted
 
 
 @given(arrays(np.int64, st.integers(0, 300), elements=st.integers(-(2**40), 2**40)))
@@ -60,3 +60,19 @@ def test_top_n_per_row_is_the_lexsort_cut(entries, n: int) -> None:
 def test_top_n_per_row_refuses_columns_it_cannot_pack() -> None:
     with pytest.raises(ValueError, match="too many columns"):
         top_n_per_row(np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones(1, np.float32), 2**33, 3)
+
+
+@given(
+    arrays(np.int64, st.integers(0, 300), elements=st.integers(0, 20)),
+    st.data(),
+)
+def test_order_by_group_then_score_is_the_lexsort(groups: np.ndarray, data) -> None:
+    scores = data.draw(arrays(np.float64, len(groups), elements=st.sampled_from([-1.5, 0.0, 0.25, 2.0, 1e300])))
+    want = np.lexsort((np.arange(len(groups)), -scores, groups))
+    np.testing.assert_array_equal(order_by_group_then_score(groups, scores), want)
+
+
+def test_order_by_group_then_score_keeps_wide_groups() -> None:
+    groups = np.array([2**40, 3, 2**40, 3], dtype=np.int64)
+    scores = np.array([1.0, 1.0, 2.0, 1.0])
+    assert order_by_group_then_score(groups, scores).tolist() == [1, 3, 2, 0]

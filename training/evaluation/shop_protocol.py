@@ -245,14 +245,17 @@ def candidate_recall(result, s: ShopSplit) -> dict[str, dict[str, float]]:
     ctx = result.context
 
     def internal(truth: Mapping[str, set[str]]) -> dict[int, set[int]]:
-        out: dict[int, set[int]] = {}
-        for u, items in truth.items():
-            uu = ctx.users.to_index([u], missing_ok=True)[0]
-            if uu < 0:
-                continue
-            ii = ctx.items.to_index(list(items), missing_ok=True)
-            out[int(uu)] = {int(x) for x in ii if x >= 0}
-        return out
+        # two lookups in all (one per customer and call cost 2.6 s of online-retail's evaluation)
+        users = list(truth)
+        uu = ctx.users.to_index(users, missing_ok=True)
+        items = [list(truth[u]) for u in users]
+        ii = ctx.items.to_index([i for group in items for i in group], missing_ok=True)
+        bounds = np.cumsum([0] + [len(group) for group in items])
+        return {
+            int(uu[k]): {int(x) for x in ii[bounds[k] : bounds[k + 1]] if x >= 0}
+            for k in range(len(users))
+            if uu[k] >= 0
+        }
 
     names = result.report.get("sources", [])
     return {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from training.arrays import unique_sorted
+from training.arrays import order_by_group_then_score, unique_sorted
 from training.evaluation.ranking_metrics import ranking_metrics
 
 NUM_THREADS = 1  # fixed (and 1: on a shared 2-core machine, 2 OpenMP threads were up to 9x slower under load)
@@ -129,7 +129,7 @@ def top_lists(table: pd.DataFrame, scores: np.ndarray, k: int) -> dict[int, np.n
     """Per user, the k best items by score (ties: lower item index)."""
     if not len(table):
         return {}
-    order = np.lexsort((table["i"].to_numpy(), -scores, table["u"].to_numpy()))
+    order = order_by_group_then_score(table["u"].to_numpy(), scores)  # tables are sorted by (u, i)
     u = table["u"].to_numpy()[order]
     i = table["i"].to_numpy()[order]
     starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from training.arrays import unique_sorted
+from training.arrays import order_by_group_then_score, unique_sorted
 from training.candidates.base import Context, build_context, buyer_counts, sparse_pairs
 from training.candidates.union import (
     QUOTAS,
@@ -497,7 +497,7 @@ def _assemble(
     """Top-n per user with reasons, and the buy-again list, as padded arrays of external ids."""
     u = table["u"].to_numpy()
     i = table["i"].to_numpy()
-    order = np.lexsort((i, -scores, u))
+    order = order_by_group_then_score(u, scores)  # the table is sorted by (u, i): ties to the lower item
     u_s, i_s, sc_s = u[order], i[order], scores[order]
     bought_s = feats["ui_days"].to_numpy()[order] > 0
     pos = np.empty(len(order), dtype=np.int64)
