@@ -1,0 +1,28 @@
+"""ALS may use every CPU because implicit's factors do not depend on the thread count."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from training.threads import ALS_THREADS, available_cpus
+
+
+def test_implicit_als_factors_are_the_same_at_any_thread_count() -> None:
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    rng = np.random.default_rng(3)
+    m = sp.random(400, 150, density=0.05, random_state=3, format="csr", dtype=np.float32)
+    m.data = np.log1p(rng.integers(1, 5, m.nnz)).astype(np.float32)
+    factors = []
+    for threads in (1, 2, 4):
+        model = AlternatingLeastSquares(factors=16, iterations=5, random_state=7, num_threads=threads)
+        model.fit(m, show_progress=False)
+        factors.append((np.asarray(model.user_factors), np.asarray(model.item_factors)))
+    for users, items in factors[1:]:
+        np.testing.assert_array_equal(users, factors[0][0])
+        np.testing.assert_array_equal(items, factors[0][1])
+
+
+def test_als_threads_are_the_cpus_this_process_may_use() -> None:
+    assert ALS_THREADS == available_cpus() >= 1
