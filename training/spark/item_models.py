@@ -296,7 +296,12 @@ def als(spark, cells, n_items: int, seed: int):
     items = np.zeros((n_items, ALS_PARAMS["rank"]), dtype=np.float32)
     if len(vf):
         items[vf["id"].to_numpy()] = np.stack(vf["features"].to_numpy()).astype(np.float32)
-    return items, model.userFactors.select(F.col("id").alias("u"), F.col("features").alias("factors"))
+    users = model.userFactors.select(F.col("id").alias("u"), F.col("features").alias("factors"))
+    if spark.sparkContext.getCheckpointDir() is not None:
+        # the factors' lineage is every iteration's (1,000+ RDDs): later plans that start from it are
+        # serialised with it, deep enough to overflow the driver's stack (training/spark/session.py)
+        users = users.checkpoint(eager=True)
+    return items, users
 
 
 def fit_context(

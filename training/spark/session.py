@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import sys
 import tempfile
 import warnings
@@ -31,6 +32,13 @@ logger.parquet.level = error
 logger.netty.name = io.netty
 logger.netty.level = error
 """
+
+# MLlib's ALS cuts its lineage every checkpointInterval (10) iterations only where a checkpoint directory is
+# set; without one, serialising a task of a 15-iteration fit's factors overflowed the driver thread's stack
+# (a StackOverflowError in about one local run in three). A local run checkpoints into a temporary folder of
+# its own, removed when the session stops; a cluster needs a path every executor reaches.
+CHECKPOINT_PREFIX = "recsvc-spark-checkpoints-"
+_OWNED_CHECKPOINTS: dict[int, str] = {}
 
 
 def _log4j_file() -> Path:
@@ -80,11 +88,34 @@ def spark_session(master: str | None = None, app_name: str = "recsvc-training", 
         "spark.driver.memory": "4g",  # read only when this call starts the JVM (not under spark-submit)
     }
     settings.update(conf or {})
+    settings.setdefault("spark.cleaner.referenceTracking.cleanCheckpoints", "true")
     for key, value in settings.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    _checkpoint_dir(session.sparkContext)
     return session
+
+
+def _checkpoint_dir(sc) -> None:
+    """A checkpoint directory for the run: spark.checkpoint.dir where given, else (local masters) a fresh
+    temporary folder; on a cluster without one, a warning."""
+    if sc.getCheckpointDir() is not None:
+        return
+    if _is_local(sc.master):
+        owned = tempfile.mkdtemp(prefix=CHECKPOINT_PREFIX)
+        sc.setCheckpointDir(owned)
+        _OWNED_CHECKPOINTS[id(sc)] = owned
+    else:
+        logging.getLogger(__name__).warning(
+            "no Spark checkpoint directory: MLlib's ALS keeps its whole lineage, which can overflow the driver's "
+            "stack on long fits; set one on storage every executor reaches (--spark-conf "
+            "spark.checkpoint.dir=hdfs://...; docs/spark.md)"
+        )
+
+
+def _is_local(master: str) -> bool:
+    return master == "local" or master.startswith("local[")
 
 
 def _shuffle_partitions(master: str | None) -> int:
@@ -147,6 +178,7 @@ def stop_session(session) -> None:
     The run's outcome (published, or a failure with its own exit code) is decided before this: a JVM
     gone by then (killed, or out of memory: Spark exits 52) must not turn it into a traceback.
     """
+    owned = _OWNED_CHECKPOINTS.pop(id(getattr(session, "sparkContext", None)), None)
     try:
         session.stop()
     except Exception as exc:  # py4j cannot reach the JVM any more
@@ -159,3 +191,6 @@ def stop_session(session) -> None:
             status,
             type(exc).__name__,
         )
+    finally:
+        if owned is not None:
+            shutil.rmtree(owned, ignore_errors=True)

@@ -55,3 +55,35 @@ def test_a_jvm_gone_before_the_stop_is_logged_not_raised() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("stopped")
     assert "the Spark JVM was gone when the run stopped it (exit status -9" in done.stderr
+
+
+def test_als_factors_come_from_a_checkpoint_that_the_stop_removes() -> None:
+    """MLlib's ALS lineage (1,000+ RDDs for 15 iterations) overflowed the driver's stack when later tasks
+    were serialised with it (one local run in three in CI): a local session checkpoints into a folder of its
+    own, the user factors start from a checkpoint, and stopping the session removes the folder."""
+    if importlib.util.find_spec("pyspark") is None:
+        pytest.skip("needs pyspark")
+    script = (
+        "import os, numpy as np, pandas as pd\n"
+        "from training.spark import session as S\n"
+        "from training.spark.item_models import als\n"
+        "s = S.spark_session('local[1]', conf={'spark.driver.memory': '512m'})\n"
+        "rng = np.random.default_rng(0)\n"
+        "cells = s.createDataFrame(pd.DataFrame({'u': rng.integers(0, 200, 3000), 'i': rng.integers(0, 50, 3000),"
+        " 'lx': rng.random(3000) + 0.1}))\n"
+        "items, factors = als(s, cells, 50, 1)\n"
+        "lineage = factors.rdd.toDebugString().decode()\n"
+        "folder = S._OWNED_CHECKPOINTS[id(s.sparkContext)]\n"
+        "print('users', factors.count(), 'lineage', lineage.count(chr(10)), 'checkpoint', 'CheckpointRDD' in lineage)\n"
+        "print('folder', os.path.isdir(folder), s.sparkContext.getCheckpointDir().startswith('file:' + folder))\n"
+        "S.stop_session(s)\n"
+        "print('after', os.path.exists(folder))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = done.stdout.split()
+    assert said[said.index("users") + 1] == "200"
+    assert int(said[said.index("lineage") + 1]) < 20, done.stdout
+    assert said[said.index("checkpoint") + 1] == "True"
+    assert said[said.index("folder") + 1 :][:2] == ["True", "True"]
+    assert said[said.index("after") + 1] == "False"
