@@ -28,6 +28,7 @@ from training.lists import (
     popular_lists,
     purchased_items,
 )
+from training.memory import release_unused
 from training.merchandising.build import Merchandising, margin_weight
 from training.merchandising.build import build as build_merchandising
 from training.merchandising.margin import margin_tradeoff
@@ -119,6 +120,7 @@ def run(config: RunConfig, engine: Engine | None = None) -> RunResult:
     offer_catalog = load_offers(config.offers) if config.offers else None
     rules = load_rules(config.rules) if config.rules else None
     events, items, _, load_reports = engine.load_inputs(config)
+    release_unused()  # the raw tables' pages: a few times the validated frame, never used again
     timings["load"] = time.perf_counter() - t0
     unknown_items = sorted(set(events[C.ITEM_ID].unique()) - set(items[C.ITEM_ID]))
     report = RunReport(
@@ -166,6 +168,7 @@ def run(config: RunConfig, engine: Engine | None = None) -> RunResult:
     if config.ranking:  # the learned ranking serves; the hybrid's lists stand in for users it does not cover
         t = time.perf_counter()
         stage = engine.rank(events, items, top_n=config.top_n, seed=config.seed, event_weights=config.event_weights)
+        release_unused()
         hybrid_users = np.flatnonzero(pd.Index(stage.user_ids).get_indexer(pd.Index(full.users.ids)) < 0)
         timings["ranking"] = time.perf_counter() - t
     t = time.perf_counter()

@@ -51,6 +51,7 @@ from training.candidates.union import (
 )
 from training.data import columns as C
 from training.evaluation.split import time_holdout
+from training.memory import release_unused
 from training.ranking import ranker as R
 from training.ranking.features import FeatureBuilder
 from training.ranking.reasons import reasons as reason_codes
@@ -149,6 +150,28 @@ def _window(
         truth = {int(k): truth[int(k)] for k in np.sort(keep)}
     timings["context"] = timings.get("context", 0.0) + time.perf_counter() - t
     return labelled_window(ctx, make_sources(names, seed), truth, as_of, names, cfg, timings)
+
+
+def _time_windows(
+    events: pd.DataFrame,
+    items: pd.DataFrame,
+    bounds: list[pd.Timestamp],
+    names: list[str],
+    cfg: StageConfig,
+    seed: int,
+    timings: dict[str, float],
+) -> tuple[list[R.Window], list[dict]]:
+    """One labelled window per pair of bounds: what came before `start` as history, [start, stop) as labels."""
+    windows: list[R.Window] = []
+    infos: list[dict] = []
+    ts = events[C.TIMESTAMP]
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        later = events[(ts >= start) & (ts < stop)]
+        window, info = _window(events[ts < start], later, items, start, names, cfg, seed, timings)
+        windows.append(window)
+        infos.append(info | {"end": str(stop)})
+        release_unused()  # the window's context (its matrices and fitted sources) is gone by now
+    return windows, infos
 
 
 def label_sets(ctx: Context, later: pd.DataFrame) -> dict[int, set[int]]:
@@ -396,15 +419,9 @@ def rank(
     report["sources"] = names
     bounds, w_days = _layout(events, cfg, cut)
     report["window_days"] = w_days
-    windows: list[R.Window] = []
-    infos: list[dict] = []
-    ts = events[C.TIMESTAMP]
+    windows, infos = [], []
     if w_days >= cfg.min_window_days and len(bounds) >= 3:
-        for start, stop in zip(bounds[:-1], bounds[1:]):
-            later = events[(ts >= start) & (ts < stop)]
-            w, info = _window(events[ts < start], later, items, start, names, cfg, seed, timings)
-            windows.append(w)
-            infos.append(info | {"end": str(stop)})
+        windows, infos = _time_windows(events, items, bounds, names, cfg, seed, timings)
     layout = "time"
     if not (len(windows) >= 2 and all(_usable(info, cfg) for info in infos)):
         # Customers who do not come back across windows (one session each, as in a film catalog): learn
@@ -417,6 +434,7 @@ def rank(
     report["layout"] = layout
     booster, history_weight = learn(windows, infos, names, cfg, seed, report, timings)
     del windows
+    release_unused()  # the windows' contexts and candidate tables, before serving allocates its own
 
     # Serving: candidates and features on all events.
     sources = make_sources(names, seed)
@@ -451,6 +469,7 @@ def rank(
         timings["assemble"] = timings.get("assemble", 0.0) + time.perf_counter() - t
         pairs += len(table)
         del feats, scores
+        release_unused()
     result = _concat(parts)
     timings["total"] = time.perf_counter() - t_all
     report["serving"] = {
