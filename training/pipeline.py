@@ -148,7 +148,16 @@ def run(config: RunConfig, engine: Engine | None = None) -> RunResult:
             report.evaluation = evaluate_on_test(train, test, items, tuning, config)
             timings["evaluation"] = time.perf_counter() - t
 
-    # 2. Final fit on all events and the lists to serve.
+    # 2. The learned ranking, which serves; first, so that its peak (its contexts and a block of candidate
+    # features) never coincides with the hybrid's models, which are only needed after it.
+    stage = None
+    if config.ranking:
+        t = time.perf_counter()
+        stage = engine.rank(events, items, top_n=config.top_n, seed=config.seed, event_weights=config.event_weights)
+        release_unused()
+        timings["ranking"] = time.perf_counter() - t
+
+    # 3. Final fit on all events and the lists to serve.
     t = time.perf_counter()
     full = prepare(events, items, **config.prepare_kwargs())
     if tuning is None:
@@ -163,14 +172,10 @@ def run(config: RunConfig, engine: Engine | None = None) -> RunResult:
     allowed = (catalog["in_catalog"] & catalog[C.AVAILABLE]).to_numpy()
     excluded = exclusion(events, full, config.exclude_seen)
     purchased = purchased_items(events)
-    served, stage = None, None
+    served = None
     hybrid_users = np.arange(len(full.users))
-    if config.ranking:  # the learned ranking serves; the hybrid's lists stand in for users it does not cover
-        t = time.perf_counter()
-        stage = engine.rank(events, items, top_n=config.top_n, seed=config.seed, event_weights=config.event_weights)
-        release_unused()
+    if stage is not None:  # the hybrid's lists stand in for the users the stage does not cover
         hybrid_users = np.flatnonzero(pd.Index(stage.user_ids).get_indexer(pd.Index(full.users.ids)) < 0)
-        timings["ranking"] = time.perf_counter() - t
     t = time.perf_counter()
     rec_idx, rec_scores = batch_recommend(hybrid, excluded, config.top_n, config.progress, allowed, users=hybrid_users)
     sim_idx, sim_scores = batch_similar(hybrid, config.similar_n, config.progress, allowed)

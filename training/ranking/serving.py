@@ -41,6 +41,18 @@ def _align(stage_users: np.ndarray, users: np.ndarray, stage_rows: np.ndarray, f
     return out
 
 
+def _not_shown(purchased: dict[str, list[str]], users: np.ndarray, items: np.ndarray) -> dict[str, list[str]]:
+    """Each user's purchases minus the items of their served row (one row's set at a time: a set per user
+    for every user at once took 2.8 GB at 330k customers)."""
+    row_of = {str(u): k for k, u in enumerate(users)}
+    out = {}
+    for user, got in purchased.items():
+        row = row_of.get(user)
+        shown = set(items[row]) if row is not None else ()
+        out[user] = [i for i in got if i not in shown]
+    return out
+
+
 def _drop_seen(
     items: np.ndarray, scores: np.ndarray, users: np.ndarray, seen: dict[str, set[str]]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -86,8 +98,7 @@ def served_lists(
         seen = events.groupby(C.USER_ID)[C.ITEM_ID].agg(set).to_dict()
         out_items, out_scores = _drop_seen(out_items, out_scores, users, seen)
     if policy == "auto":
-        shown = {str(u): set(row) for u, row in zip(users, out_items)}
-        purchased = {u: [i for i in got if i not in shown.get(u, ())] for u, got in purchased.items()}
+        purchased = _not_shown(purchased, users, out_items)
     no_scores = np.full(hybrid_scores.shape, np.nan, np.float32)
     return ServedLists(
         items=out_items,

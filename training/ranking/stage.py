@@ -495,7 +495,11 @@ def _concat(parts: list[RankResult]) -> RankResult:
         "user_ids", "items", "scores", "reasons", "buy_again_items", "buy_again_scores", "new_items", "new_scores",
         "item_codes", "new_codes",
     )  # fmt: skip
-    joined = {name: np.concatenate([getattr(p, name) for p in parts]) for name in arrays}
+    joined = {}
+    for name in arrays:
+        joined[name] = np.concatenate([getattr(p, name) for p in parts])
+        for p in parts:  # each field's blocks go once joined: the peak is the result and one field, not twice it
+            setattr(p, name, None)
     return RankResult(**joined, report={}, code_ids=parts[0].code_ids)
 
 

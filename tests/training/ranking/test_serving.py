@@ -39,3 +39,21 @@ def test_without_the_hybrids_indexes_there_are_none(shop, result) -> None:
     blank = np.full((len(users), 10), "", dtype=object)
     served = served_lists(result, shop.events, users, "auto", blank, np.zeros(blank.shape, np.float32), {})
     assert served.index is None
+
+
+def test_auto_leaves_the_shown_items_out_of_the_purchased_sets(shop, result) -> None:
+    """Under `auto` the service's filter drops only what the stage dropped: a purchase the served row
+    shows again leaves the user's purchased set; other purchases, and users not served, stay."""
+    users = np.array(sorted(shop.events.user_id.unique()), dtype=object)
+    blank = np.full((len(users), 10), "", dtype=object)
+    zeros = np.zeros(blank.shape, np.float32)
+    first = served_lists(result, shop.events, users, "none", blank, zeros, {})
+    purchased = {str(u): [row[0], "never-shown"] for u, row in zip(users, first.items) if row[0]}
+    purchased["not-served"] = [first.items[0][0]]
+    assert len(purchased) > 50
+    auto = served_lists(result, shop.events, users, "auto", blank, zeros, purchased)
+    none = served_lists(result, shop.events, users, "none", blank, zeros, purchased)
+    assert none.purchased == purchased
+    assert auto.purchased == {u: ["never-shown"] for u in purchased if u != "not-served"} | {
+        "not-served": purchased["not-served"]
+    }

@@ -3,9 +3,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from training.data import columns as C
 from training.segments import clusters, lifecycle, rfm
-from training.segments.profiles import build, profile_record
+from training.segments.profiles import build, profile_record, segment_popular_lists
 
 T0 = pd.Timestamp("2024-03-31", tz="UTC")
 
@@ -128,3 +131,38 @@ def test_single_customer_and_zero_prices_are_reported_not_crashes() -> None:
     rec = profile_record("u1", res.profiles.loc["u1"])
     assert rec.rfm.frequency == 2 and rec.rfm.monetary == 0.0
     assert rec.clv.p_alive is None and rec.lifecycle_stage == "new"
+
+
+def _popular_by_groupby(events: pd.DataFrame, members: dict[str, list[str]], n: int) -> dict:
+    """The definition: weight sums per item over the members' events, largest first, ties by item id."""
+    w = events[C.EVENT].map(C.DEFAULT_EVENT_WEIGHTS).fillna(0.0)
+    scored = pd.DataFrame({"user": events[C.USER_ID], "item": events[C.ITEM_ID], "w": w})
+    out = {}
+    for sid, users in members.items():
+        top = scored[scored["user"].isin(users)].groupby("item")["w"].sum()
+        top = top.sort_values(ascending=False, kind="stable").head(n)
+        peak = float(top.iloc[0]) if len(top) and top.iloc[0] > 0 else 1.0
+        out[sid] = [(str(i), round(float(v) / peak, 4)) for i, v in top.items()]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 7), st.integers(0, 12), st.sampled_from(["view", "cart", "purchase", "impression"])),
+        min_size=1,
+        max_size=60,
+    ),
+    segments=st.lists(st.sets(st.integers(0, 9), max_size=6), min_size=1, max_size=4),
+    n=st.integers(1, 6),
+)
+def test_segment_popular_lists_match_the_groupby_definition(rows, segments, n) -> None:
+    events = pd.DataFrame(
+        {
+            C.USER_ID: pd.array([f"u{u}" for u, _, _ in rows], dtype="str"),
+            C.ITEM_ID: pd.array([f"i{i}" for _, i, _ in rows], dtype="str"),
+            C.EVENT: pd.array([e for _, _, e in rows], dtype="str"),
+        }
+    )
+    members = {f"s{k}": sorted(f"u{u}" for u in users) for k, users in enumerate(segments)}  # u8, u9: no events
+    assert segment_popular_lists(events, members, n) == _popular_by_groupby(events, members, n)
