@@ -194,11 +194,14 @@ def run(config: RunConfig, engine: Engine | None = None) -> RunResult:
             rec_idx,
             full.items.ids,
         )
-        rec_items, rec_scores, purchased = served.items, served.scores, served.purchased
+        rec_items, rec_scores, purchased, rec_idx = served.items, served.scores, served.purchased, served.index
         report.ranking = served.report
+        setting = stage.report.get("setting")
+        del stage  # the served lists are copies: its own arrays (1.7 GB at 330k customers) are not needed again
+        release_unused()
         if config.evaluate:
             t = time.perf_counter()
-            report.shop_evaluation = engine.evaluate_shop(train, test, items, config, stage.report.get("setting"))
+            report.shop_evaluation = engine.evaluate_shop(train, test, items, config, setting)
             timings["evaluation"] = time.perf_counter() - t
     t = time.perf_counter()
     merchandising = build_merchandising(events, catalog, config, rules, margin if config.evaluate else None)
@@ -250,7 +253,7 @@ def run(config: RunConfig, engine: Engine | None = None) -> RunResult:
         buy_again=served.buy_again_items if served else None,
         buy_again_scores=served.buy_again_scores if served else None,
         # the lists as item indexes (the publisher maps a block at once; without them, id by id)
-        rec_index=rec_idx if served is None else served.index,
+        rec_index=rec_idx,
         similar_index=sim_idx,
     )
 
