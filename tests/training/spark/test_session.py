@@ -38,11 +38,18 @@ def test_shuffle_partitions_follow_local_cores(master: str | None, partitions: i
     assert session._shuffle_partitions(master) == partitions
 
 
+def _in_a_fresh_interpreter(script: str, timeout: int) -> subprocess.CompletedProcess:
+    """`script` run by a new interpreter (its own JVM), which must exit 0; skipped without pyspark."""
+    if importlib.util.find_spec("pyspark") is None:
+        pytest.skip("needs pyspark")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 def test_a_jvm_gone_before_the_stop_is_logged_not_raised() -> None:
     """A run's outcome is decided before the session stops: a JVM killed by then (here: SIGKILL) is a
     warning with its exit status, and the process exits as the run decided (a real JVM, in a subprocess)."""
-    if importlib.util.find_spec("pyspark") is None:
-        pytest.skip("needs pyspark")
     script = (
         "from training.spark.session import spark_session, stop_session\n"
         "s = spark_session('local[1]', conf={'spark.driver.memory': '512m'})\n"
@@ -51,8 +58,7 @@ def test_a_jvm_gone_before_the_stop_is_logged_not_raised() -> None:
         "stop_session(s)\n"
         "print('stopped')\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _in_a_fresh_interpreter(script, timeout=180)
     assert done.stdout.strip().endswith("stopped")
     assert "the Spark JVM was gone when the run stopped it (exit status -9" in done.stderr
 
@@ -61,8 +67,6 @@ def test_als_factors_come_from_a_checkpoint_that_the_stop_removes() -> None:
     """MLlib's ALS lineage (1,000+ RDDs for 15 iterations) overflowed the driver's stack when later tasks
     were serialised with it (one local run in three in CI): a local session checkpoints into a folder of its
     own, the user factors start from a checkpoint, and stopping the session removes the folder."""
-    if importlib.util.find_spec("pyspark") is None:
-        pytest.skip("needs pyspark")
     script = (
         "import os, numpy as np, pandas as pd\n"
         "from training.spark import session as S\n"
@@ -79,11 +83,9 @@ def test_als_factors_come_from_a_checkpoint_that_the_stop_removes() -> None:
         "S.stop_session(s)\n"
         "print('after', os.path.exists(folder))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    said = done.stdout.split()
+    said = _in_a_fresh_interpreter(script, timeout=300).stdout.split()
     assert said[said.index("users") + 1] == "200"
-    assert int(said[said.index("lineage") + 1]) < 20, done.stdout
+    assert int(said[said.index("lineage") + 1]) < 20, said
     assert said[said.index("checkpoint") + 1] == "True"
     assert said[said.index("folder") + 1 :][:2] == ["True", "True"]
     assert said[said.index("after") + 1] == "False"
