@@ -175,8 +175,9 @@ def segment_popular_lists(
     for sid, users in members.items():
         wanted = user_index.get_indexer(pd.Index(users))
         mine = np.isin(user_codes, wanted[wanted >= 0])
-        touched = np.flatnonzero(np.bincount(item_codes[mine], minlength=len(item_ids)))
-        sums = np.bincount(item_codes[mine], weights=w[mine], minlength=len(item_ids))[touched]
+        their_items = item_codes[mine]
+        touched = np.flatnonzero(np.bincount(their_items, minlength=len(item_ids)))
+        sums = np.bincount(their_items, weights=w[mine], minlength=len(item_ids))[touched]
         top = np.argsort(-sums, kind="stable")[:n]
         peak = float(sums[top[0]]) if len(top) and sums[top[0]] > 0 else 1.0
         out[sid] = [(str(item_ids[touched[k]]), round(float(sums[k]) / peak, 4)) for k in top]
