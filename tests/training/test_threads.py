@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from training.threads import ALS_THREADS, available_cpus
+from training.threads import available_cpus, cpus, lend
 
 
 def test_implicit_als_factors_are_the_same_at_any_thread_count() -> None:
@@ -24,5 +24,10 @@ def test_implicit_als_factors_are_the_same_at_any_thread_count() -> None:
         np.testing.assert_array_equal(items, factors[0][1])
 
 
-def test_als_threads_are_the_cpus_this_process_may_use() -> None:
-    assert ALS_THREADS == available_cpus() >= 1
+def test_the_libraries_get_the_cpus_this_process_may_use_less_those_lent() -> None:
+    assert cpus() == available_cpus() >= 1
+    busy = [True]
+    lend(1, lambda: busy[0])
+    assert cpus() == max(1, available_cpus() - 1)  # never none, even on one CPU
+    busy[0] = False
+    assert cpus() == available_cpus()  # given back once the borrower is done

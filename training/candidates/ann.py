@@ -13,9 +13,10 @@ give the same index and the same answers run to run.
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
+
+from training.threads import cpus
 
 CELL_ITEMS = 39  # faiss wants at least 39 training points per cell
 PROBE_SHARE = 0.02  # share of the cells a query visits before `tune` widens it
@@ -39,7 +40,7 @@ class InnerProductIndex:
         self.quantizer = faiss.IndexFlatL2(d)
         self.index = faiss.IndexIVFFlat(self.quantizer, d, nlist)
         self.index.cp.seed = seed
-        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        faiss.omp_set_num_threads(cpus())
         if len(x):
             self.index.train(x)
             self.index.add(x)

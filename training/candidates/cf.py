@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from training.candidates.ann import InnerProductIndex
 from training.candidates.base import BlockSource, Candidates, Context
-from training.threads import ALS_THREADS
+from training.threads import cpus
 
 EASE_MAX_ITEMS = 6000  # fitted up to three times per run (two training windows and serving): seconds each here
 # ALS candidates come from an approximate index from this many items: exact scoring is a dense
@@ -150,7 +150,7 @@ class ALSSource(BlockSource):
                 alpha=2.0,
                 iterations=self.iterations,
                 random_state=self.seed,
-                num_threads=ALS_THREADS,  # the same factors at any thread count (training/threads.py)
+                num_threads=cpus(),  # the same factors at any thread count (training/threads.py)
             )
             model.fit(conf, show_progress=False)
         self.uf = np.asarray(model.user_factors, dtype=np.float32)

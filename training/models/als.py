@@ -6,7 +6,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from training.models.base import Recommender, TrainingData, check_finite, cosine_rows
-from training.threads import ALS_THREADS
+from training.threads import cpus
 
 
 class ALS(Recommender):
@@ -40,7 +40,7 @@ class ALS(Recommender):
                 alpha=self.alpha,
                 iterations=self.iterations,
                 random_state=self.random_state,
-                num_threads=ALS_THREADS,  # the same factors at any thread count (training/threads.py)
+                num_threads=cpus(),  # the same factors at any thread count (training/threads.py)
             )
             model.fit(confidence, show_progress=False)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)

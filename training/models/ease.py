@@ -5,12 +5,11 @@ Needs an items x items dense inverse, so it is only fitted when the catalog is s
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from training.models.base import Recommender, TrainingData, check_finite, cosine_rows
+from training.threads import cpus
 
 # The closed form inverts an items x items matrix: O(n^3). At 10k items that is about a minute on two
 # cores; at 20k it was over ten minutes per fit here, and tuning fits it several times.
@@ -31,7 +30,7 @@ class EASE(Recommender):
         gram = (x.T @ x).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.l2
         # implicit wants one BLAS thread, but nothing else runs during this inverse: use every core.
-        with threadpool_limits(os.cpu_count() or 1, "blas"):
+        with threadpool_limits(cpus(), "blas"):
             p = np.linalg.inv(gram)
         b = -p / np.diag(p)
         b[np.diag_indices_from(b)] = 0.0

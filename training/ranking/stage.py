@@ -27,7 +27,6 @@ Time layout (W = `window_days`, the end = the last event):
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -55,12 +54,13 @@ from training.memory import release_unused
 from training.ranking import ranker as R
 from training.ranking.features import FeatureBuilder
 from training.ranking.reasons import reasons as reason_codes
+from training.threads import cpus
 
 BLEND_HISTORY_WEIGHTS = (1.0, 4.0, 16.0, 64.0)  # 64: history first, almost a buy-again list
 
 
 SERVE_BLOCK = 20000  # customers scored at once when serving
-GRID_WORKERS = min(2, os.cpu_count() or 1)  # ranker grid settings fitted at once
+GRID_WORKERS = 2  # ranker grid settings fitted at once, at most (and at most one per CPU this process has)
 
 
 @dataclass
@@ -317,7 +317,7 @@ def _fit_grid(fit_windows: list[R.Window], valid: R.Window, cfg: StageConfig, se
         rounds, m = R.best_checkpoint(booster, valid)
         return rounds, m, n_rows, round(time.perf_counter() - t, 2)
 
-    workers = max(1, min(len(cfg.grid), GRID_WORKERS))
+    workers = max(1, min(len(cfg.grid), GRID_WORKERS, cpus()))
     if workers == 1:
         return [fit(params) for params in cfg.grid]
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -460,7 +460,7 @@ def rank(
         timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
         if booster is not None:
-            scores = booster.predict(feats, num_threads=R.PREDICT_THREADS)
+            scores = booster.predict(feats, num_threads=min(R.PREDICT_THREADS, cpus()))
         else:
             scores = blend_scores(table, names, history_weight)
         timings["predict"] = timings.get("predict", 0.0) + time.perf_counter() - t
