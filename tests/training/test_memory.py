@@ -47,3 +47,14 @@ def test_freed_arrow_and_numpy_memory_leaves_the_process() -> None:
         held, after = said[kind]
         assert held >= 100, f"{kind}: only {held} MB held after freeing; the test no longer measures a release"
         assert after <= held // 3, f"{kind}: {held} MB held, {after} MB after release_unused"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/meminfo")
+def test_available_memory_is_what_the_system_reports_or_less() -> None:
+    from training.memory import available_bytes
+
+    with open("/proc/meminfo") as f:
+        info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
+    free = available_bytes()
+    assert free is not None and 0 < free <= info["MemTotal"]
+    assert free <= info["MemAvailable"] * 1.1  # what it was a moment ago, give or take other processes

@@ -91,6 +91,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--eval-users", type=positive_int, default=5000, help="users sampled for validation and test")
     p.add_argument("--no-eval", action="store_true", help="skip the test-holdout evaluation")
+    p.add_argument(
+        "--eval-in-sequence",
+        action="store_true",
+        help="evaluate after the serving stage, not beside it in another process (by default beside it when "
+        "there are 2+ CPUs and memory for both: quicker, up to twice the memory)",
+    )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--as-of", type=plausible_time, help="reference date for RFM and CLV (default: the last event)")
     p.add_argument("--experiments", type=Path, help="A/B experiments to serve (JSON or YAML, see docs/experiments.md)")
@@ -209,6 +215,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         min_lift=args.min_lift,
         session_gap_minutes=args.session_gap_minutes,
         evaluate=not args.no_eval,
+        evaluate_beside=False if args.eval_in_sequence else None,
         progress=not args.quiet and sys.stderr.isatty(),
         ranking=not args.no_ranking,
         test_from=args.test_from,
