@@ -27,8 +27,8 @@ def top_n_per_row(
     """Each row's `n` best entries, best first: (rows, cols, vals, 1-based rank).
 
     What ordering every entry by (row, -value, column) with `np.lexsort` and keeping each row's first
-    `n` gives, for entries in CSR order (rows ascending, columns ascending within a row) with float32
-    values and columns below `n_cols`. A row with more than `n` entries keeps its n best by a partition
+    `n` gives, for entries with rows ascending (columns in any order within a row, none twice) with
+    float32 values and columns below `n_cols`. A row with more than `n` entries keeps its n best by a partition
     first (ties at the cut: the lower columns); then row, value and column are packed into one uint64
     key and sorted as plain integers. An item-kNN block of 5,000 customers x 1,551 entries: 0.12 s
     against 0.18 s with the same partition and a lexsort (and 0.6 s packing every entry unpartitioned).
@@ -65,7 +65,10 @@ def top_n_per_row(
 def _partition_crowded(
     rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The entries with each row's n best kept (ties at the cut: the first, i.e. lower, columns)."""
+    """The entries with each row's n best kept (ties at the cut: the lower columns, in any column order).
+
+    One partition per crowded row: a -inf padded 2-D partition of all of them at once took 2.9 s against
+    the loop's 0.6 s on 20,000 rows of 1,500 entries (laying the rows out costs more than the loop)."""
     bounds = np.searchsorted(rows, np.arange(int(rows[0]), int(rows[-1]) + 2))
     crowded = np.flatnonzero(np.diff(bounds) > n)
     if not len(crowded):
@@ -76,7 +79,11 @@ def _partition_crowded(
         v = vals[lo:hi]
         cut = np.partition(v, len(v) - n)[len(v) - n]
         mine = v > cut
-        mine[np.flatnonzero(v == cut)[: n - int(mine.sum())]] = True
+        tied = np.flatnonzero(v == cut)
+        need = n - int(mine.sum())
+        if len(tied) > need:
+            tied = tied[np.argsort(cols[lo:hi][tied], kind="stable")[:need]]
+        mine[tied] = True
         sel[lo:hi] = mine
     return rows[sel], cols[sel], vals[sel]
 

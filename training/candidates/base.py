@@ -9,17 +9,20 @@ users x items matrix is ever built.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from training.arrays import top_n_per_row
 from training.data import columns as C
 from training.data.idmap import IdMap
 from training.data.interactions import position_decay
+from training.threads import cpus
 
 if TYPE_CHECKING:
     from training.candidates.item_state import ItemState
@@ -191,7 +194,7 @@ def top_n_long(block: np.ndarray, users: np.ndarray, n: int) -> Candidates:
     n_eff = min(n, block.shape[1])
     if n_eff <= 0 or block.shape[0] == 0:
         return Candidates.empty()
-    part = np.argpartition(-block, n_eff - 1, axis=1)[:, :n_eff]
+    part = np.argpartition(block, block.shape[1] - n_eff, axis=1)[:, -n_eff:]  # no negated copy of the block
     vals = np.take_along_axis(block, part, axis=1)
     order = np.lexsort((part, -vals), axis=1)
     idx = np.take_along_axis(part, order, axis=1)
@@ -250,11 +253,21 @@ class BlockSource:
     def sparse_block(self, users: np.ndarray) -> sp.csr_matrix:
         raise NotImplementedError
 
+    @property
+    def _disallowed(self) -> np.ndarray:
+        """The context's items that may not be proposed, as indexes (computed once per context)."""
+        cached = getattr(self, "_disallowed_of", None)
+        if cached is None or cached[0] is not self.ctx:
+            cached = (self.ctx, np.flatnonzero(~self.ctx.allowed))
+            self._disallowed_of = cached
+        return cached[1]
+
     def _masked_block(self, users: np.ndarray) -> np.ndarray:
         b = np.asarray(self.block(users), dtype=np.float32)
-        b = np.where(np.isnan(b), -np.inf, b)
-        b[:, ~self.ctx.allowed] = -np.inf
-        b[b <= self.min_score] = -np.inf
+        if not (b.flags.writeable and b.flags.owndata):  # a view (popular's broadcast row): not ours to mask
+            b = b.copy()
+        np.copyto(b, -np.inf, where=~(b > self.min_score))  # NaN as well: it is not above anything
+        b[:, self._disallowed] = -np.inf
         if self.exclude_own:
             own = self.ctx.weights[users]
             b[np.repeat(np.arange(len(users)), np.diff(own.indptr)), own.indices] = -np.inf
@@ -268,17 +281,28 @@ class BlockSource:
 
     def dense_candidates(self, users: np.ndarray, n: int) -> Candidates:
         """The exact top-n from a dense users x items block per batch: the reference the sparse path and
-        approximate searches are measured against."""
+        approximate searches are measured against. Batches are scored on every CPU this process has:
+        the product, the masks and the partition release the GIL, and each batch is independent."""
         users = np.asarray(users, dtype=np.int64)
-        parts = [top_n_long(self._masked_block(chunk), chunk, n) for chunk in user_batches(users, self.ctx.n_items)]
-        return Candidates.concat(parts)
+        batches = list(user_batches(users, self.ctx.n_items))
+        workers = min(cpus(), len(batches))
+
+        def one(chunk: np.ndarray) -> Candidates:
+            with threadpool_limits(1, "blas"):  # one BLAS thread per batch: the batches are the parallelism
+                return top_n_long(self._masked_block(chunk), chunk, n)
+
+        if workers <= 1:
+            return Candidates.concat([one(chunk) for chunk in batches])
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return Candidates.concat(list(pool.map(one, batches)))
 
     def _sparse_top_n(self, users: np.ndarray, n: int, m: sp.csr_matrix | None = None) -> Candidates:
         """What `dense_candidates(users, n)` gives, from the sparse scores' entries (ties at the cut: the
         lower item index, where the dense partition picks any); `m`: entries that hold every row's top n,
         when a source has them cheaper than its whole `sparse_block(users)`."""
+        # No sum_duplicates: sorting every row's columns was a third of this call, and neither a scipy
+        # product nor tocsr() leaves a duplicate (top_n_per_row takes the columns in any order).
         m = (self.sparse_block(users) if m is None else m).tocsr()
-        m.sum_duplicates()  # also sorts each row's columns
         if self.exclude_own:
             own = self.ctx.weights[users].astype(bool).astype(m.dtype)
             m = m - m.multiply(own)
@@ -333,7 +357,11 @@ def gather_pairs(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.nda
         return np.zeros(len(rows), dtype=np.float32)
     keys = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * m.shape[1] + m.indices
     want = np.asarray(rows, dtype=np.int64) * m.shape[1] + np.asarray(cols, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+    # The wanted keys searched in sorted order walk the entries forwards instead of jumping about them:
+    # 4M lookups in 4M entries 2.7 -> 0.6 s with the sort.
+    order = np.argsort(want)
+    pos = np.empty(len(want), dtype=np.int64)
+    pos[order] = np.minimum(np.searchsorted(keys, want[order]), len(keys) - 1)
     return np.where(keys[pos] == want, m.data[pos], 0.0).astype(np.float32)
 
 

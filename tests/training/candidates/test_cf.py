@@ -99,3 +99,27 @@ def test_sparse_sources_rank_from_their_entries_as_from_a_dense_block(fitted, na
     rng = np.random.default_rng(1)
     pu, pi = rng.integers(0, ctx.n_users, 3000), rng.integers(0, ctx.n_items, 3000)
     np.testing.assert_array_equal(source.score_pairs(pu, pi), source.block(users)[pu, pi])
+
+
+def test_dense_candidates_are_the_same_on_one_thread_and_on_two(fitted, monkeypatch: pytest.MonkeyPatch) -> None:
+    from training.candidates import base
+
+    users = np.arange(fitted.ctx.n_users)
+    monkeypatch.setattr(base, "BLOCK_CELLS", 100 * fitted.ctx.n_items)  # 15 batches of 100 customers
+    runs = {}
+    for threads in (1, 2):
+        monkeypatch.setattr(base, "cpus", lambda threads=threads: threads)
+        runs[threads] = fitted.dense_candidates(users, 30)
+    for field in ("user", "item", "score", "rank"):
+        np.testing.assert_array_equal(getattr(runs[1], field), getattr(runs[2], field))
+    c = runs[2]
+    assert len(np.unique(c.user)) == len(users) and (np.diff(c.user) >= 0).all()  # every customer, in order
+    owned = fitted.ctx.weights[c.user, c.item]
+    assert not np.asarray(owned).any() and fitted.ctx.allowed[c.item].all()  # never own or disallowed items
+    block = fitted.uf @ fitted.vf.T  # the reference: each customer's best 30 of the rest, best first
+    block[:, ~fitted.ctx.allowed] = -np.inf
+    block[fitted.ctx.weights.nonzero()] = -np.inf
+    block[block <= fitted.min_score] = -np.inf
+    for u in (0, 700, 1499):
+        best = np.argsort(-block[u], kind="stable")[:30]
+        np.testing.assert_array_equal(c.item[c.user == u], best[np.isfinite(block[u, best])])
