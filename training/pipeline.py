@@ -217,11 +217,15 @@ def _run(config: RunConfig, engine: Engine, started: list[Beside]) -> RunResult:
     if stage is not None:  # the hybrid's lists stand in for the users the stage does not cover
         hybrid_users = np.flatnonzero(pd.Index(stage.user_ids).get_indexer(pd.Index(full.users.ids)) < 0)
     t = time.perf_counter()
-    rec_idx, rec_scores = batch_recommend(hybrid, excluded, config.top_n, config.progress, allowed, users=hybrid_users)
+    rec_idx = rec_scores = rec_items = None  # the stage covers everyone: no hybrid rows (660 MB at 330k users)
+    if stage is None or len(hybrid_users):
+        rec_idx, rec_scores = batch_recommend(
+            hybrid, excluded, config.top_n, config.progress, allowed, users=hybrid_users
+        )
+        rec_items = external_ids(full.items.ids, rec_idx)
     sim_idx, sim_scores = batch_similar(hybrid, config.similar_n, config.progress, allowed)
     timings["batch_lists"] = time.perf_counter() - t
     popular, trending = popular_lists(full, config.popular_n, allowed)
-    rec_items = external_ids(full.items.ids, rec_idx)
     if stage is not None:
         served = served_lists(
             stage,
@@ -237,7 +241,7 @@ def _run(config: RunConfig, engine: Engine, started: list[Beside]) -> RunResult:
         rec_items, rec_scores, purchased, rec_idx = served.items, served.scores, served.purchased, served.index
         report.ranking = served.report
         setting = stage.report.get("setting")
-        del stage  # the served lists are copies: its own arrays (1.7 GB at 330k customers) are not needed again
+        del stage  # what the served lists do not share of its arrays (new items, codes) is not needed again
         release_unused()
         if config.evaluate and shop_eval is None:
             t = time.perf_counter()

@@ -74,38 +74,51 @@ def served_lists(
     events: pd.DataFrame,
     users: np.ndarray,
     policy: str,
-    hybrid_items: np.ndarray,
-    hybrid_scores: np.ndarray,
+    hybrid_items: np.ndarray | None,
+    hybrid_scores: np.ndarray | None,
     purchased: dict[str, list[str]],
     hybrid_index: np.ndarray | None = None,
     item_ids: np.ndarray | None = None,
 ) -> ServedLists:
     """The lists to serve from a stage result (see the module docstring). With the hybrid's lists as
-    indexes into the job's `item_ids` too, the served lists come as such indexes as well (`index`)."""
+    indexes into the job's `item_ids` too, the served lists come as such indexes as well (`index`).
+
+    When the stage covers every user in the job's order (the usual case), the served lists are the
+    stage's own arrays, not copies (at 330k customers the copies and their fallbacks were 1.3 GB). Without
+    the hybrid's lists (None), users the stage does not cover get empty rows."""
     main = policy in ("auto", "none")
     src_items, src_scores = (result.items, result.scores) if main else (result.new_items, result.new_scores)
-    blank = np.full(hybrid_items.shape, "", dtype=object)
-    out_items = _align(result.user_ids, users, src_items, hybrid_items)
-    out_scores = _align(result.user_ids, users, src_scores, hybrid_scores)
+    everyone = len(result.user_ids) == len(users) and bool(np.all(result.user_ids == users))
+
+    def aligned(stage_rows: np.ndarray, fallback, pad) -> np.ndarray:
+        """The stage's rows in the job's user order: the stage's own array when it covers everyone in that
+        order; else a copy, the others keeping `fallback` (the hybrid's rows), or `pad` where it has none."""
+        if everyone:
+            return stage_rows
+        rest = fallback if fallback is not None else np.full((len(users), stage_rows.shape[1]), pad, stage_rows.dtype)
+        return _align(result.user_ids, users, stage_rows, rest)
+
+    out_items = aligned(src_items, hybrid_items, "")
+    out_scores = aligned(src_scores, hybrid_scores, np.nan)
     out_index = None
     codes = result.item_codes if main else result.new_codes
-    if hybrid_index is not None and item_ids is not None and codes is not None and policy != "interacted":
+    can_index = item_ids is not None and codes is not None and (hybrid_index is not None or hybrid_items is None)
+    if can_index and policy != "interacted":
         to_job = pd.Index(item_ids).get_indexer(pd.Index(result.code_ids))  # stage code -> job index
         mapped = np.where(codes >= 0, to_job[np.clip(codes, 0, None)], -1)
-        out_index = _align(result.user_ids, users, mapped, hybrid_index)
-    reasons = _align(result.user_ids, users, result.reasons, blank) if main else None
+        out_index = aligned(mapped, hybrid_index, -1)
+    reasons = aligned(result.reasons, None, "") if main else None
     if policy == "interacted":
         seen = events.groupby(C.USER_ID)[C.ITEM_ID].agg(set).to_dict()
         out_items, out_scores = _drop_seen(out_items, out_scores, users, seen)
     if policy == "auto":
         purchased = _not_shown(purchased, users, out_items)
-    no_scores = np.full(hybrid_scores.shape, np.nan, np.float32)
     return ServedLists(
         items=out_items,
         scores=out_scores,
         reasons=reasons,
-        buy_again_items=_align(result.user_ids, users, result.buy_again_items, blank),
-        buy_again_scores=_align(result.user_ids, users, result.buy_again_scores, no_scores),
+        buy_again_items=aligned(result.buy_again_items, None, ""),
+        buy_again_scores=aligned(result.buy_again_scores, None, np.nan),
         purchased=purchased,
         report=result.report,
         index=out_index,
