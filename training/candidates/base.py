@@ -196,6 +196,14 @@ def top_n_long(block: np.ndarray, users: np.ndarray, n: int) -> Candidates:
         return Candidates.empty()
     part = np.argpartition(block, block.shape[1] - n_eff, axis=1)[:, -n_eff:]  # no negated copy of the block
     vals = np.take_along_axis(block, part, axis=1)
+    # The partition keeps any of the items tied at a row's cut: where it left one out, take the lowest
+    # indexes at the cut instead, so that the proposals do not depend on how numpy partitions.
+    cut = vals.min(axis=1)
+    left_out = (block == cut[:, None]).sum(axis=1) > (vals == cut[:, None]).sum(axis=1)
+    for r in np.flatnonzero(left_out & np.isfinite(cut)):
+        above = np.flatnonzero(block[r] > cut[r])
+        part[r] = np.concatenate([above, np.flatnonzero(block[r] == cut[r])[: n_eff - len(above)]])
+        vals[r] = block[r, part[r]]
     order = np.lexsort((part, -vals), axis=1)
     idx = np.take_along_axis(part, order, axis=1)
     vals = np.take_along_axis(vals, order, axis=1)

@@ -59,7 +59,7 @@ from training.threads import cpus
 BLEND_HISTORY_WEIGHTS = (1.0, 4.0, 16.0, 64.0)  # 64: history first, almost a buy-again list
 
 
-SERVE_BLOCK = 20000  # customers scored at once when serving
+SERVE_BLOCK = 10000  # customers scored at once when serving (a block of candidates and features: ~0.8 GB at 10,000)
 GRID_WORKERS = 2  # ranker grid settings fitted at once, at most (and at most one per CPU this process has)
 
 
