@@ -125,7 +125,8 @@ WORKING_SET_BYTES_PER_EVENT = 600
 
 def evaluation_beside(config: RunConfig, engine: Engine, n_events: int) -> bool:
     """Whether the ranking stage's evaluation runs in a copy of the interpreter beside the serving stage:
-    asked for, or left to the job (None) and two CPUs or more and room for both working sets."""
+    asked for, or left to the job (None) and two CPUs or more and room for three working sets (the two
+    processes' and as much again to spare: the estimate is rough and other programs share the memory)."""
     if not (config.ranking and config.evaluate and engine.evaluates_beside) or config.evaluate_beside is False:
         return False
     if config.evaluate_beside:
