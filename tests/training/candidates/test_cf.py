@@ -123,17 +123,3 @@ def test_dense_candidates_are_the_same_on_one_thread_and_on_two(fitted, monkeypa
     for u in (0, 700, 1499):
         best = np.argsort(-block[u], kind="stable")[:30]
         np.testing.assert_array_equal(c.item[c.user == u], best[np.isfinite(block[u, best])])
-
-
-def test_dense_top_n_takes_the_lowest_items_tied_at_the_cut() -> None:
-    from training.candidates.base import top_n_long
-
-    rng = np.random.default_rng(5)
-    block = rng.integers(0, 4, size=(300, 500)).astype(np.float32)  # ties everywhere, at every cut
-    block[:, ::7] = -np.inf  # not allowed
-    got = top_n_long(block, np.arange(300), 40)
-    for u in range(300):
-        want = np.lexsort((np.arange(500), -block[u]))[:40]  # best first, ties to the lower item
-        want = want[np.isfinite(block[u, want])]
-        np.testing.assert_array_equal(got.item[got.user == u], want)
-        np.testing.assert_array_equal(got.rank[got.user == u], np.arange(1, len(want) + 1))
