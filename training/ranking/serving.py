@@ -32,9 +32,12 @@ class ServedLists:
     index: np.ndarray | None = None  # `items` as indexes into the job's `item_ids` (-1 padded), when known
 
 
-def _align(stage_users: np.ndarray, users: np.ndarray, stage_rows: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """Rows of `stage_rows` in the order of `users`; users the stage did not cover keep `fallback`."""
-    out = fallback.copy()
+def _align(
+    stage_users: np.ndarray, users: np.ndarray, stage_rows: np.ndarray, fallback: np.ndarray, *, owned: bool = False
+) -> np.ndarray:
+    """Rows of `stage_rows` in the order of `users`; users the stage did not cover keep `fallback` (filled
+    in place when `owned`: a padding made for the call, not the caller's array)."""
+    out = fallback if owned else fallback.copy()
     pos = pd.Index(stage_users).get_indexer(pd.Index(users))
     ok = pos >= 0
     out[ok] = stage_rows[pos[ok]]
@@ -95,8 +98,10 @@ def served_lists(
         order; else a copy, the others keeping `fallback` (the hybrid's rows), or `pad` where it has none."""
         if everyone:
             return stage_rows
-        rest = fallback if fallback is not None else np.full((len(users), stage_rows.shape[1]), pad, stage_rows.dtype)
-        return _align(result.user_ids, users, stage_rows, rest)
+        if fallback is not None:
+            return _align(result.user_ids, users, stage_rows, fallback)
+        padding = np.full((len(users), stage_rows.shape[1]), pad, stage_rows.dtype)
+        return _align(result.user_ids, users, stage_rows, padding, owned=True)
 
     out_items = aligned(src_items, hybrid_items, "")
     out_scores = aligned(src_scores, hybrid_scores, np.nan)
