@@ -13,8 +13,11 @@ from training.data.idmap import IdMap
 
 
 def event_weights(events: pd.DataFrame, weights: Mapping[str, float]) -> np.ndarray:
-    """Confidence weight per event row from its type."""
-    return events[C.EVENT].map(dict(weights)).fillna(0.0).to_numpy(dtype=np.float32)
+    """Confidence weight per event row from its type (0 for types without one)."""
+    # The few distinct types mapped, not every row (12.6M rows of an Arrow string column: 3.1 -> 0.2 s)
+    codes, types = pd.factorize(events[C.EVENT], use_na_sentinel=False)
+    per_type = pd.Series(np.asarray(types, dtype=object)).map(dict(weights)).fillna(0.0).to_numpy(dtype=np.float32)
+    return per_type[codes]
 
 
 def recency_decay(timestamps: pd.Series, as_of: pd.Timestamp, half_life_days: float | None) -> np.ndarray:
@@ -68,12 +71,14 @@ def seen_matrix(events: pd.DataFrame, users: IdMap, items: IdMap, event_types: s
     return m
 
 
-def position_decay(events: pd.DataFrame, half_life_events: float | None) -> np.ndarray:
-    """0.5 ** (k / half-life) for an event that has k later events of the same user; ones when None."""
+def position_decay(events: pd.DataFrame, half_life_events: float | None, users: np.ndarray | None = None) -> np.ndarray:
+    """0.5 ** (k / half-life) for an event that has k later events of the same user; ones when None.
+
+    `users`: the rows' users as integers, when the caller has them (else the user ids are factorised)."""
     if not half_life_events:
         return np.ones(len(events), dtype=np.float32)
     ts = events[C.TIMESTAMP].astype("int64").to_numpy()
-    codes = pd.factorize(events[C.USER_ID])[0]
+    codes = pd.factorize(events[C.USER_ID])[0] if users is None else np.asarray(users)
     # Sort by user then time; position from the end within each user's run.
     order = np.lexsort((np.arange(len(ts)), ts, codes))
     sorted_codes = codes[order]
