@@ -1,14 +1,16 @@
-"""The array helpers are the numpy calls they replace: np.unique, the lexsort cut of each row's n best, lexsort."""
+"""The array helpers are the numpy and pandas calls they replace: np.unique, the lexsort cut of each row's n best,
+lexsort, a groupby on one key."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from training.arrays import order_by_group_then_score, top_n_per_row, unique_sorted
+from training.arrays import KeyGroups, order_by_group_then_score, top_n_per_row, unique_sorted
 
 
 @given(arrays(np.int64, st.integers(0, 300), elements=st.integers(-(2**40), 2**40)))
@@ -79,3 +81,23 @@ def test_order_by_group_then_score_keeps_wide_groups() -> None:
     groups = np.array([2**40, 3, 2**40, 3], dtype=np.int64)
     scores = np.array([1.0, 1.0, 2.0, 1.0])
     assert order_by_group_then_score(groups, scores).tolist() == [1, 3, 2, 0]
+
+
+@given(
+    arrays(np.int64, st.integers(0, 300), elements=st.integers(-3, 3) | st.integers(-(2**40), 2**40)).flatmap(
+        lambda keys: st.tuples(
+            st.just(keys), arrays(np.float64, len(keys), elements=st.floats(-1e6, 1e6, allow_nan=False))
+        )
+    )
+)
+def test_key_groups_are_a_groupby_on_the_key(data) -> None:
+    keys, values = data
+    groups = KeyGroups(keys)
+    by_key = pd.Series(values).groupby(keys, sort=True)
+    np.testing.assert_array_equal(groups.keys, by_key.size().index.to_numpy().astype(np.int64))
+    np.testing.assert_array_equal(groups.size(), by_key.size().to_numpy())
+    np.testing.assert_array_equal(groups.min(values), by_key.min().to_numpy())
+    np.testing.assert_array_equal(groups.max(values), by_key.max().to_numpy())
+    counts = (values > 0).astype(np.int64)  # whole numbers: any summation order gives the same sums
+    np.testing.assert_array_equal(groups.sum(counts), pd.Series(counts).groupby(keys, sort=True).sum().to_numpy())
+    assert len(groups) == len(by_key.size())

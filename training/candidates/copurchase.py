@@ -52,22 +52,29 @@ def cooccurrence(ev: pd.DataFrame, n_items: int, use_orders: bool, neighbours: i
     if ev.empty:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
     b = basket_ids(ev, use_orders)
-    pairs = pd.DataFrame({"b": b, "i": ev["i"].to_numpy()}).drop_duplicates()
-    size = np.bincount(pairs["b"], minlength=int(b.max()) + 1).astype(np.float32)
-    multi = size[pairs["b"].to_numpy()] >= 2
-    pairs = pairs[multi]
-    if pairs.empty:
+    # Each (basket, item) once, in the order of first appearance (a frame's drop_duplicates, on one key)
+    key = b * n_items + ev["i"].to_numpy()
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    first = np.sort(order[np.r_[True, ordered[1:] != ordered[:-1]]])
+    pair_b, pair_i = b[first], ev["i"].to_numpy()[first]
+    size = np.bincount(pair_b, minlength=int(b.max()) + 1).astype(np.float32)
+    multi = size[pair_b] >= 2
+    pair_b, pair_i = pair_b[multi], pair_i[multi]
+    if not len(pair_b):
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
-    codes, uniq = pd.factorize(pairs["b"])
+    codes, uniq = pd.factorize(pair_b)
     w = (1.0 / np.log2(1.0 + size[uniq]))[codes].astype(np.float32)
-    basket = sp.csr_matrix((np.sqrt(w), (codes, pairs["i"].to_numpy())), shape=(len(uniq), n_items))
+    basket = sp.csr_matrix((np.sqrt(w), (codes, pair_i)), shape=(len(uniq), n_items))
     co = (basket.T @ basket).tocsr()
     diag = co.diagonal()
     co.setdiag(0)
     co.eliminate_zeros()
-    norm = np.sqrt(np.where(diag > 0, diag, 1.0))
-    co = sp.diags(1.0 / norm) @ co @ sp.diags(1.0 / norm)
-    return sparse_rows_top_k(co.astype(np.float32), neighbours)
+    inv = (1.0 / np.sqrt(np.where(diag > 0, diag, 1.0))).astype(co.dtype)
+    # scaled in place, as diag(inv) @ co @ diag(inv) rounds each product (no two copies of a big product)
+    rows = np.repeat(np.arange(n_items), np.diff(co.indptr))
+    co.data = (inv[rows] * co.data) * inv[co.indices]
+    return sparse_rows_top_k(co.astype(np.float32, copy=False), neighbours)
 
 
 class CoPurchaseSource(BlockSource):
@@ -82,7 +89,8 @@ class CoPurchaseSource(BlockSource):
 
     def fit(self, ctx: Context) -> CoPurchaseSource:
         super().fit(ctx)
-        ev = ctx.events[ctx.events[C.EVENT].isin(self.event_types)]
+        columns = ["u", "i", C.TIMESTAMP] + ([C.ORDER_ID] if C.ORDER_ID in ctx.events.columns else [])
+        ev = ctx.events.loc[ctx.events[C.EVENT].isin(self.event_types).to_numpy(), columns]
         self.sim = cooccurrence(ev, ctx.n_items, ctx.has_orders and self.name == "copurchase", self.neighbours)
         h = ctx.history.copy()
         h.data = np.log1p(h.data)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from training.arrays import KeyGroups
 from training.candidates.base import BlockSource, Context, buyer_counts, gather_pairs
 from training.candidates.base import _csr as csr
 from training.data import columns as C
@@ -30,13 +31,15 @@ class HistorySource(BlockSource):
     def fit(self, ctx: Context) -> HistorySource:
         super().fit(ctx)
         ev = ctx.events
-        last = ev.groupby(["u", "i"])["age_days"].min()
-        u, i = last.index.get_level_values(0), last.index.get_level_values(1)
-        recency = np.exp(-last.to_numpy() / 90.0).astype(np.float32)  # in (0, 1]: a tie-break inside equal counts
-        self.recency = csr(u, i, recency, (ctx.n_users, ctx.n_items))
+        u, i = ev["u"].to_numpy(), ev["i"].to_numpy()
+        pairs = KeyGroups(u * ctx.n_items + i)
+        last = pairs.min(ev["age_days"].to_numpy())
+        recency = np.exp(-last / 90.0).astype(np.float32)  # in (0, 1]: a tie-break inside equal counts
+        shape = (ctx.n_users, ctx.n_items)
+        self.recency = csr(pairs.keys // ctx.n_items, pairs.keys % ctx.n_items, recency, shape)
         self.rate = repurchase_rate(ctx)
-        seen = ev[ev[C.EVENT] != C.PURCHASE]
-        self.seen = csr(seen["u"], seen["i"], np.ones(len(seen), dtype=np.float32), (ctx.n_users, ctx.n_items))
+        seen = (ev[C.EVENT] != C.PURCHASE).to_numpy()
+        self.seen = csr(u[seen], i[seen], np.ones(int(seen.sum()), dtype=np.float32), shape)
         self.seen.data[:] = 1.0
         return self
 

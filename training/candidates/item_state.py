@@ -25,6 +25,7 @@ from training.candidates.copurchase import CoPurchaseSource, CoViewSource
 from training.candidates.popular import recent_buyers, trend
 from training.data import columns as C
 from training.data.idmap import IdMap
+from training.data.interactions import event_weights
 
 
 @dataclass
@@ -202,8 +203,8 @@ class ItemLevel:
     ) -> Context:
         """The context of the customers in `events` (their events only), scored as among all customers."""
         w = dict(weights or C.DEFAULT_EVENT_WEIGHTS)
-        ev = events[(events[C.TIMESTAMP] < as_of) & (events[C.EVENT].map(w).fillna(0.0) > 0)]
-        users = IdMap(np.sort(ev[C.USER_ID].unique()))
+        kept = (events[C.TIMESTAMP] < as_of).to_numpy() & (event_weights(events, w) > 0)
+        users = IdMap(np.sort(events.loc[kept, C.USER_ID].unique()))
         return build_context(events, catalog, as_of, w, users=users, item_map=self.items, item_state=self.state)
 
     def sources(self, names: list[str], ctx: Context, seed: int) -> list:

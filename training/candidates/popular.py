@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from training.arrays import KeyGroups
 from training.candidates.base import BlockSource, Candidates, Context, top_n_long
 from training.data import columns as C
 
@@ -19,9 +20,9 @@ def recent_buyers(ctx: Context, half_life_days: float = 14.0) -> np.ndarray:
     p = ctx.purchases()
     if p.empty:
         p = ctx.events
-    last = p.groupby(["u", "i"])["age_days"].min()
-    w = np.power(0.5, last.to_numpy() / half_life_days)
-    return np.bincount(last.index.get_level_values(1), weights=w, minlength=ctx.n_items).astype(np.float32)
+    pairs = KeyGroups(p["u"].to_numpy() * ctx.n_items + p["i"].to_numpy())
+    w = np.power(0.5, pairs.min(p["age_days"].to_numpy()) / half_life_days)
+    return np.bincount(pairs.keys % ctx.n_items, weights=w, minlength=ctx.n_items).astype(np.float32)
 
 
 def trend(ctx: Context, window_days: float = 7.0, baseline_days: float = 28.0) -> np.ndarray:

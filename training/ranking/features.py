@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from training.arrays import KeyGroups
 from training.candidates.affinity import group_affinity
 from training.candidates.base import Context, buyer_counts, sparse_pairs
 from training.candidates.copurchase import basket_ids
@@ -74,31 +75,25 @@ class FeatureBuilder:
         )
         self.ui = {c: ui[c].to_numpy(dtype=np.float64) for c in ui.columns}
         # views / carts / clicks
-        other = ev[ev[C.EVENT] != C.PURCHASE]
-        other = other.assign(_cart=(other[C.EVENT] == C.CART).to_numpy(dtype=np.int64))
-        go = other.groupby(["u", "i"], sort=True)
+        other = (ev[C.EVENT] != C.PURCHASE).to_numpy()
         self.uv_keys = np.zeros(0, np.int64)
         self.uv: dict[str, np.ndarray] = {}
-        if len(other):
-            uv = pd.DataFrame(
-                {
-                    "views": go.size(),
-                    "carts": go["_cart"].sum(),  # a vectorised sum: a Python lambda per pair stalled big shops
-                    "last_view": go["age_days"].min(),
-                }
-            )
-            self.uv_keys = (uv.index.get_level_values(0).to_numpy() * n_i + uv.index.get_level_values(1)).astype(
-                np.int64
-            )
-            self.uv = {c: uv[c].to_numpy(dtype=np.float64) for c in uv.columns}
+        if other.any():
+            # sorted integer pair keys, not a frame copy and a two-column groupby (most of a big shop's events)
+            go = KeyGroups((ev["u"].to_numpy()[other] * n_i + ev["i"].to_numpy()[other]).astype(np.int64))
+            self.uv_keys = go.keys
+            self.uv = {
+                "views": go.size().astype(np.float64),
+                "carts": go.sum((ev[C.EVENT] == C.CART).to_numpy()[other].astype(np.int64)).astype(np.float64),
+                "last_view": go.min(ev["age_days"].to_numpy()[other]).astype(np.float64),
+            }
         # item statistics
         buyers = buyer_counts(ctx)[0]
-        last = p.groupby(["u", "i"])["age_days"].min()
-        li = last.index.get_level_values(1).to_numpy()
+        li, last = self.ui_keys % n_i, self.ui["last"]  # each buyer's last purchase of each item
         self.item = {
             "item_buyers": np.log1p(buyers),
-            "item_buyers_30d": np.log1p(np.bincount(li[last.to_numpy() <= 30], minlength=n_i)),
-            "item_buyers_7d": np.log1p(np.bincount(li[last.to_numpy() <= 7], minlength=n_i)),
+            "item_buyers_30d": np.log1p(np.bincount(li[last <= 30], minlength=n_i)),
+            "item_buyers_7d": np.log1p(np.bincount(li[last <= 7], minlength=n_i)),
             "item_trend": trend(ctx),
             "item_repeat_rate": repurchase_rate(ctx),
             "item_price": ctx.item_price.astype(np.float64),

@@ -139,7 +139,8 @@ def _window(
     seed: int,
     timings: dict[str, float],
 ) -> tuple[R.Window, dict]:
-    """Candidates, features and labels of one window: features from `history` (before as_of), labels from `later`."""
+    """Candidates, features and labels of one window: features from `history`'s events before as_of, labels from
+    `later`."""
     t = time.perf_counter()
     ctx = build_context(history, items, as_of, cfg.event_weights)
     if (later[C.EVENT] == C.PURCHASE).any():
@@ -167,7 +168,8 @@ def _time_windows(
     ts = events[C.TIMESTAMP]
     for start, stop in zip(bounds[:-1], bounds[1:]):
         later = events[(ts >= start) & (ts < stop)]
-        window, info = _window(events[ts < start], later, items, start, names, cfg, seed, timings)
+        # all events as history: the context keeps those before `start` (no copy of the earlier ones here)
+        window, info = _window(events, later, items, start, names, cfg, seed, timings)
         windows.append(window)
         infos.append(info | {"end": str(stop)})
         release_unused()  # the window's context (its matrices and fitted sources) is gone by now

@@ -14,6 +14,7 @@ from training.clv import value as clv_value
 from training.clv.bgnbd import CLVFitError
 from training.clv.summary import daily_transactions, summarize
 from training.data import columns as C
+from training.data.interactions import event_weights
 from training.segments import clusters, lifecycle, rfm
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ def segment_popular_lists(
     On integer codes (ids sorted, so ties fall as a groupby's would): the ids as Python strings took
     more memory than the events frame itself (1.8 GB at 12.6M events).
     """
-    w = events[C.EVENT].map(C.DEFAULT_EVENT_WEIGHTS).fillna(0.0).to_numpy(dtype=float)
+    w = event_weights(events, C.DEFAULT_EVENT_WEIGHTS).astype(float)  # whole numbers: float32 holds them exactly
     user_codes, user_ids = pd.factorize(events[C.USER_ID], sort=True)
     item_codes, item_ids = pd.factorize(events[C.ITEM_ID], sort=True)
     user_index = pd.Index(user_ids)
