@@ -101,6 +101,12 @@ class Context:
         """Indexes of the items that may not be proposed (`allowed` is False), for masking dense blocks."""
         return np.flatnonzero(~self.allowed)
 
+    @cached_property
+    def log_history(self) -> sp.csr_matrix:
+        """`history` with log1p-scaled entries, which the item-based sources score from: one shared copy (each
+        source kept its own: 80 MB apiece at 12.6M events). Read-only."""
+        return log_scaled(self.history)
+
     def purchases(self) -> pd.DataFrame:
         """The purchase events (the frame itself when every event is one), selected once: read-only."""
         return self._purchases
@@ -182,6 +188,13 @@ def build_context(
         has_orders=has_orders,
         item_state=item_state,
     )
+
+
+def log_scaled(m: sp.csr_matrix) -> sp.csr_matrix:
+    """A float32 copy of `m` with log1p of its entries."""
+    out = m.copy().astype(np.float32)
+    out.data = np.log1p(out.data)
+    return out
 
 
 def buyer_counts(ctx: Context) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
 
 from training.candidates.ann import InnerProductIndex
-from training.candidates.base import BlockSource, Candidates, Context
+from training.candidates.base import BlockSource, Candidates, Context, log_scaled
 from training.threads import cpus
 
 EASE_MAX_ITEMS = 6000  # fitted up to three times per run (two training windows and serving): seconds each here
@@ -42,12 +42,6 @@ def spd_inverse(a: np.ndarray) -> np.ndarray:
     return np.triu(inv) + np.triu(inv, 1).T
 
 
-def _log_weights(m: sp.csr_matrix) -> sp.csr_matrix:
-    out = m.copy().astype(np.float32)
-    out.data = np.log1p(out.data)
-    return out
-
-
 class EASESource(BlockSource):
     """EASE (Steck 2019) on the log-scaled weights, restricted to items with interactions."""
 
@@ -63,7 +57,7 @@ class EASESource(BlockSource):
 
     def fit(self, ctx: Context) -> EASESource:
         super().fit(ctx)
-        x = _log_weights(ctx.weights)
+        x = log_scaled(ctx.weights)
         self.active = np.flatnonzero(np.diff(x.tocsc().indptr) > 0)
         xa = x[:, self.active]
         gram = (xa.T @ xa).toarray().astype(np.float32)  # float32: twice as fast, ample with this ridge
@@ -72,7 +66,7 @@ class EASESource(BlockSource):
         b = -p / np.diag(p)
         b[np.diag_indices_from(b)] = 0.0
         self.b = b.astype(np.float32)
-        self.h = _log_weights(ctx.history)[:, self.active].tocsr()
+        self.h = ctx.log_history[:, self.active].tocsr()
         return self
 
     def block(self, users: np.ndarray) -> np.ndarray:
@@ -112,7 +106,7 @@ class ItemKNNSource(BlockSource):
         sim.setdiag(0)
         sim.eliminate_zeros()
         self.sim = sim
-        self.h = _log_weights(ctx.history)
+        self.h = ctx.log_history
         return self
 
     sparse_scores = True
@@ -142,7 +136,7 @@ class ALSSource(BlockSource):
         from implicit.cpu.als import AlternatingLeastSquares
 
         super().fit(ctx)
-        conf = _log_weights(ctx.weights)
+        conf = log_scaled(ctx.weights)
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(
                 factors=self.factors,

@@ -92,9 +92,7 @@ class CoPurchaseSource(BlockSource):
         columns = ["u", "i", C.TIMESTAMP] + ([C.ORDER_ID] if C.ORDER_ID in ctx.events.columns else [])
         ev = ctx.events.loc[ctx.events[C.EVENT].isin(self.event_types).to_numpy(), columns]
         self.sim = cooccurrence(ev, ctx.n_items, ctx.has_orders and self.name == "copurchase", self.neighbours)
-        h = ctx.history.copy()
-        h.data = np.log1p(h.data)
-        self.h = h
+        self.h = ctx.log_history
         self.active = self.sim.nnz > 0
         return self
 

@@ -20,7 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from training.candidates.base import Context, build_context, buyer_counts
-from training.candidates.cf import ALSSource, EASESource, ItemKNNSource, _log_weights
+from training.candidates.cf import ALSSource, EASESource, ItemKNNSource
 from training.candidates.copurchase import CoPurchaseSource, CoViewSource
 from training.candidates.popular import recent_buyers, trend
 from training.data import columns as C
@@ -105,7 +105,7 @@ class FittedEASE(EASESource):
     def fit(self, ctx: Context) -> FittedEASE:
         self.ctx = ctx
         self.active, self.b = self.models.ease_active, self.models.ease_b
-        self.h = _log_weights(ctx.history)[:, self.active].tocsr()
+        self.h = ctx.log_history[:, self.active].tocsr()
         return self
 
 
@@ -117,7 +117,7 @@ class FittedItemKNN(ItemKNNSource):
     def fit(self, ctx: Context) -> FittedItemKNN:
         self.ctx = ctx
         self.sim = self.models.itemknn
-        self.h = _log_weights(ctx.history)
+        self.h = ctx.log_history
         return self
 
 
@@ -144,9 +144,7 @@ class FittedCoPurchase(CoPurchaseSource):
     def fit(self, ctx: Context) -> FittedCoPurchase:
         self.ctx = ctx
         self.sim = getattr(self.models, self.name)
-        h = ctx.history.copy()
-        h.data = np.log1p(h.data)
-        self.h = h
+        self.h = ctx.log_history
         self.active = self.sim.nnz > 0
         return self
 

@@ -194,11 +194,12 @@ def ranking_on_holdout(
     result = rank(train, items, top_n=config.top_n, seed=config.seed, event_weights=config.event_weights)
     idx = np.full((len(users), K), -1, dtype=np.int64)
     rows = pd.Index(result.user_ids).get_indexer(pd.Index(p.users.ids[users]))
+    to_p = p.items.to_index(result.code_ids, missing_ok=True)  # stage item code -> index in `p`
     for out_row, (u, r) in enumerate(zip(users, rows)):
         if r < 0:
             continue
-        listed = result.items[r]
-        cand = p.items.to_index(listed[listed != ""], missing_ok=True)
+        codes = result.item_codes[r]
+        cand = to_p[codes[codes >= 0]]
         skip = set(exclude[u].indices.tolist())
         picks = [i for i in cand if i >= 0 and i not in skip][:K]
         idx[out_row, : len(picks)] = picks

@@ -59,7 +59,7 @@ from training.threads import cpus
 BLEND_HISTORY_WEIGHTS = (1.0, 4.0, 16.0, 64.0)  # 64: history first, almost a buy-again list
 
 
-SERVE_BLOCK = 10000  # customers scored at once when serving (a block of candidates and features: ~0.8 GB at 10,000)
+SERVE_BLOCK = 5000  # customers scored at once when serving (a block of candidates and features: ~0.4 GB at 5,000)
 GRID_WORKERS = 2  # ranker grid settings fitted at once, at most (and at most one per CPU this process has)
 
 
@@ -87,42 +87,83 @@ class StageConfig:
 
 @dataclass
 class RankResult:
-    """Lists for every user (external ids), best first, '' / NaN padded to top_n.
+    """Lists for every user, best first, padded to top_n.
 
-    `items`/`scores`/`reasons` are the recommendations (reason codes: see `training.ranking.reasons`);
-    `buy_again_items`/`buy_again_scores` the customer's own past purchases ordered by the same model
-    (the "order again" widget); `new_items`/`new_scores` the items the customer never bought, in the
-    same order (a "discover" widget, and what the main list becomes when a storefront excludes the
-    customer's purchases at request time). `report` holds the windows, candidate recall per source, the grid and
-    the chosen setting, validation metrics of ranker and blend, feature importances and timings.
+    The recommendations (`items`, `scores`, `reasons`: reason codes, see `training.ranking.reasons`); the
+    customer's own past purchases ordered by the same model (`buy_again_*`: the "order again" widget); the
+    items the customer never bought, in the same order (`new_*`: a "discover" widget, and what the main list
+    becomes when a storefront excludes the customer's purchases at request time). The lists are held as
+    int32 indexes into `code_ids` (-1 padded); `items`, `buy_again_items` and `new_items` give them as
+    external ids ('' padded) when asked (as object arrays they were 2.4 KB a customer, 0.8 GB at 330k).
+    `report` holds the windows, candidate recall per source, the grid and the chosen setting, validation
+    metrics of ranker and blend, feature importances and timings.
     """
 
     user_ids: np.ndarray
-    items: np.ndarray
-    scores: np.ndarray
-    reasons: np.ndarray
-    buy_again_items: np.ndarray
+    code_ids: np.ndarray  # the external item ids the codes index
+    item_codes: np.ndarray
+    scores: np.ndarray  # float32, NaN padded
+    reasons: np.ndarray  # object, '' padded
+    buy_again_codes: np.ndarray
     buy_again_scores: np.ndarray
-    new_items: np.ndarray
+    new_codes: np.ndarray
     new_scores: np.ndarray
     report: dict
-    # `items` / `new_items` as indexes into `code_ids` (-1 padded): lets the publisher map whole blocks at once
-    item_codes: np.ndarray | None = None
-    new_codes: np.ndarray | None = None
-    code_ids: np.ndarray | None = None
     # With rank(keep_candidates=True): the serving candidate table (u, i, s_<source>, r_<source>) in the
     # internal indices of `context` (evaluation: per-source lists and candidate recall).
     candidates: pd.DataFrame | None = None
     context: Context | None = None
 
+    @classmethod
+    def of_ids(
+        cls, user_ids: np.ndarray, items: np.ndarray, buy_again: np.ndarray, new: np.ndarray, **rest
+    ) -> RankResult:
+        """A result from padded arrays of external ids ('' padded), as the Spark engine collects them."""
+        codes, code_ids = pd.factorize(np.concatenate([items.ravel(), buy_again.ravel(), new.ravel()]))
+        code_ids = np.asarray(code_ids, dtype=object)
+        blank = np.flatnonzero(code_ids == "")
+        codes = np.where(np.isin(codes, blank), -1, codes).astype(np.int32)
+        a, b = items.size, items.size + buy_again.size
+        return cls(
+            user_ids=user_ids,
+            code_ids=code_ids,
+            item_codes=codes[:a].reshape(items.shape),
+            buy_again_codes=codes[a:b].reshape(buy_again.shape),
+            new_codes=codes[b:].reshape(new.shape),
+            **rest,
+        )
+
+    @property
+    def items(self) -> np.ndarray:
+        return _ids_of(self.code_ids, self.item_codes)
+
+    @property
+    def buy_again_items(self) -> np.ndarray:
+        return _ids_of(self.code_ids, self.buy_again_codes)
+
+    @property
+    def new_items(self) -> np.ndarray:
+        return _ids_of(self.code_ids, self.new_codes)
+
     def lists(self) -> dict[str, list[str]]:
-        return {str(u): [i for i in row if i] for u, row in zip(self.user_ids, self.items)}
+        return _lists(self.user_ids, self.code_ids, self.item_codes)
 
     def buy_again_lists(self) -> dict[str, list[str]]:
-        return {str(u): [i for i in row if i] for u, row in zip(self.user_ids, self.buy_again_items)}
+        return _lists(self.user_ids, self.code_ids, self.buy_again_codes)
 
     def new_lists(self) -> dict[str, list[str]]:
-        return {str(u): [i for i in row if i] for u, row in zip(self.user_ids, self.new_items)}
+        return _lists(self.user_ids, self.code_ids, self.new_codes)
+
+
+def _ids_of(code_ids: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Padded codes as external ids ('' for -1): one new object array and no other of its size."""
+    out = code_ids[np.maximum(codes, 0)] if len(code_ids) else np.full(codes.shape, "", dtype=object)
+    out[codes < 0] = ""
+    return out
+
+
+def _lists(user_ids: np.ndarray, code_ids: np.ndarray, codes: np.ndarray) -> dict[str, list[str]]:
+    return {str(u): code_ids[row[row >= 0]].tolist() for u, row in zip(user_ids, codes)}
 
 
 def _end_of(events: pd.DataFrame) -> pd.Timestamp:
@@ -494,8 +535,7 @@ def _concat(parts: list[RankResult]) -> RankResult:
     if len(parts) == 1:
         return parts[0]
     arrays = (
-        "user_ids", "items", "scores", "reasons", "buy_again_items", "buy_again_scores", "new_items", "new_scores",
-        "item_codes", "new_codes",
+        "user_ids", "item_codes", "scores", "reasons", "buy_again_codes", "buy_again_scores", "new_codes", "new_scores",
     )  # fmt: skip
     joined = {}
     for name in arrays:
@@ -519,7 +559,7 @@ def _assemble(
     top_n: int,
     cfg: StageConfig,
 ) -> RankResult:
-    """Top-n per user with reasons, and the buy-again list, as padded arrays of external ids."""
+    """Top-n per user with reasons, and the buy-again and discover lists, as padded arrays of item codes."""
     u = table["u"].to_numpy()
     i = table["i"].to_numpy()
     order = order_by_group_then_score(u, scores)  # the table is sorted by (u, i): ties to the lower item
@@ -533,13 +573,11 @@ def _assemble(
     rows = np.array([row_of[int(x)] for x in u_s[starts]], dtype=np.int64) if len(starts) else np.zeros(0, np.int64)
     row_idx = np.repeat(rows, counts)
     n_users = len(users)
-    rec_items = np.full((n_users, top_n), "", dtype=object)
     rec_scores = np.full((n_users, top_n), np.nan, dtype=np.float32)
     rec_reasons = np.full((n_users, top_n), "", dtype=object)
     top = pos < top_n
     rec_codes = np.full((n_users, top_n), -1, dtype=np.int32)
     rec_codes[row_idx[top], pos[top]] = i_s[top]
-    rec_items[row_idx[top], pos[top]] = ctx.items.ids[i_s[top]]
     rec_scores[row_idx[top], pos[top]] = sc_s[top]
     sel = order[top]
     rows_frame = table.iloc[sel][["u", "i"] + [c for c in table.columns if c.startswith("r_")]].copy()
@@ -547,33 +585,29 @@ def _assemble(
     codes = reason_codes(ctx, {s.name: s for s in sources}, rows_frame, cfg.quotas)
     rec_reasons[row_idx[top], pos[top]] = codes
 
-    def subset(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Padded top-n arrays (ids, scores, item codes) of the sorted rows in `mask`, in the model's order."""
+    def subset(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Padded top-n arrays (item codes, scores) of the sorted rows in `mask`, in the model's order."""
         b_u, b_i, b_s, b_rows = u_s[mask], i_s[mask], sc_s[mask], row_idx[mask]
         b_starts = np.flatnonzero(np.r_[True, b_u[1:] != b_u[:-1]]) if len(b_u) else np.zeros(0, np.int64)
         b_pos = np.arange(len(b_u)) - np.repeat(b_starts, np.diff(np.r_[b_starts, len(b_u)]))
-        ids = np.full((n_users, top_n), "", dtype=object)
         vals = np.full((n_users, top_n), np.nan, dtype=np.float32)
         keep = b_pos < top_n
-        ids[b_rows[keep], b_pos[keep]] = ctx.items.ids[b_i[keep]]
         vals[b_rows[keep], b_pos[keep]] = b_s[keep]
         codes = np.full((n_users, top_n), -1, dtype=np.int32)
         codes[b_rows[keep], b_pos[keep]] = b_i[keep]
-        return ids, vals, codes
+        return codes, vals
 
-    again_items, again_scores, _ = subset(bought_s)  # "order again": own purchases only
-    new_items, new_scores, new_codes = subset(~bought_s)  # "discover": never bought by the customer
+    again_codes, again_scores = subset(bought_s)  # "order again": own purchases only
+    new_codes, new_scores = subset(~bought_s)  # "discover": never bought by the customer
     return RankResult(
         user_ids=ctx.users.ids[users],
-        items=rec_items,
+        code_ids=ctx.items.ids,
+        item_codes=rec_codes,
         scores=rec_scores,
         reasons=rec_reasons,
-        buy_again_items=again_items,
+        buy_again_codes=again_codes,
         buy_again_scores=again_scores,
-        new_items=new_items,
+        new_codes=new_codes,
         new_scores=new_scores,
         report={},
-        item_codes=rec_codes,
-        new_codes=new_codes,
-        code_ids=ctx.items.ids,
     )

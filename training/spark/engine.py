@@ -217,7 +217,7 @@ def _padded(lists: list, n: int, fill, dtype) -> np.ndarray:
 
 
 def _rank_result(rows: pd.DataFrame, n: int, report: dict) -> RankResult:
-    """The collected served rows as the local stage's RankResult (padded arrays of external ids)."""
+    """The collected served rows as the local stage's RankResult (from padded arrays of external ids)."""
 
     def ids(col: str) -> np.ndarray:
         return _padded(rows[col].tolist(), n, "", object)
@@ -225,14 +225,14 @@ def _rank_result(rows: pd.DataFrame, n: int, report: dict) -> RankResult:
     def scores(col: str) -> np.ndarray:
         return _padded(rows[col].tolist(), n, np.nan, np.float32)
 
-    return RankResult(
-        user_ids=rows[C.USER_ID].astype(str).to_numpy(dtype=object),
-        items=ids("items"),
+    return RankResult.of_ids(
+        rows[C.USER_ID].astype(str).to_numpy(dtype=object),
+        ids("items"),
+        ids("again"),
+        ids("new_items"),
         scores=scores("scores"),
         reasons=ids("reasons"),
-        buy_again_items=ids("again"),
         buy_again_scores=scores("again_scores"),
-        new_items=ids("new_items"),
         new_scores=scores("new_scores"),
         report=report,
     )

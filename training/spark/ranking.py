@@ -255,12 +255,13 @@ def _served_rows(job: _Serving, result, table: pd.DataFrame, ctx, ev: pd.DataFra
     per_user = dict(zip(ctx.users.ids.astype(str).tolist(), counts.tolist()))
     out = []
     covered = set()
+    # the id arrays made once (the result holds item codes; each property call makes a whole array)
+    new_ids, again_ids = result.new_items, result.buy_again_items
+    listed, listed_scores = (result.items, result.scores) if main else (new_ids, result.new_scores)
     for row, user in enumerate(result.user_ids):
         user = str(user)
         covered.add(user)
-        src_items, src_scores = (
-            (result.items[row], result.scores[row]) if main else (result.new_items[row], result.new_scores[row])
-        )
+        src_items, src_scores = listed[row], listed_scores[row]
         items, scores = _row_list(src_items), _scores_list(src_items, src_scores)
         if job.policy == "interacted" and seen.get(user):
             keep = [k for k, x in enumerate(items) if x not in seen[user]]
@@ -275,10 +276,10 @@ def _served_rows(job: _Serving, result, table: pd.DataFrame, ctx, ev: pd.DataFra
             "items": items,
             "scores": scores,
             "reasons": [str(x) for x in result.reasons[row] if x] if main else [],
-            "again": _row_list(result.buy_again_items[row]),
-            "again_scores": _scores_list(result.buy_again_items[row], result.buy_again_scores[row]),
-            "new_items": _row_list(result.new_items[row]),
-            "new_scores": _scores_list(result.new_items[row], result.new_scores[row]),
+            "again": _row_list(again_ids[row]),
+            "again_scores": _scores_list(again_ids[row], result.buy_again_scores[row]),
+            "new_items": _row_list(new_ids[row]),
+            "new_scores": _scores_list(new_ids[row], result.new_scores[row]),
             "purchased": got,
             "source_lists": sources.get(user, {}),
             "hits": _hits(job, user, table, ctx, row, result) if job.truth is not None else {},

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from training.candidates.base import CONTEXT_COLUMNS, build_context, sparse_rows_top_k
 from training.candidates.copurchase import basket_ids, cooccurrence
 from training.candidates.history import HistorySource
+from training.candidates.union import make_sources
 from training.data import columns as C
 from training.datasets.synthetic import generate
 from training.ranking.features import FeatureBuilder
@@ -101,3 +102,11 @@ def test_cooccurrence_is_the_cosine_of_basket_counts(ctx, use_orders: bool, neig
     np.testing.assert_array_equal(got.indptr, want.indptr)
     np.testing.assert_array_equal(got.indices, want.indices)
     np.testing.assert_array_equal(got.data, want.data)  # the same rounding, not only close
+
+
+def test_item_based_sources_share_one_log_scaled_history(ctx) -> None:
+    sources = {s.name: s.fit(ctx) for s in make_sources(["itemknn", "copurchase", "coview"], 42)}
+    assert all(s.h is ctx.log_history for s in sources.values())
+    assert ctx.log_history.dtype == np.float32
+    np.testing.assert_array_equal(ctx.log_history.indices, ctx.history.indices)
+    np.testing.assert_array_equal(ctx.log_history.data, np.log1p(ctx.history.data))

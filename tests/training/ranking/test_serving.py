@@ -62,8 +62,9 @@ def test_auto_leaves_the_shown_items_out_of_the_purchased_sets(shop, result) -> 
 def test_a_stage_covering_everyone_in_order_serves_its_own_arrays(shop, result) -> None:
     item_ids = np.array(sorted(shop.items.item_id), dtype=object)
     served = served_lists(result, shop.events, result.user_ids.copy(), "auto", None, None, {}, None, item_ids)
-    assert served.items is result.items and served.scores is result.scores  # no copies (1.3 GB at 330k users)
-    assert served.reasons is result.reasons and served.buy_again_items is result.buy_again_items
+    assert served.scores is result.scores and served.reasons is result.reasons  # no copies (1.3 GB at 330k users)
+    assert served.buy_again_scores is result.buy_again_scores
+    assert (served.items == result.items).all() and (served.buy_again_items == result.buy_again_items).all()
     named = np.where(served.index >= 0, item_ids[np.clip(served.index, 0, None)], "")
     assert (named == served.items).all()
 
@@ -75,3 +76,26 @@ def test_without_the_hybrids_lists_an_uncovered_user_gets_an_empty_row(shop, res
     assert (served.items[:-1] == result.items[::-1]).all()
     assert (served.items[-1] == "").all() and np.isnan(served.scores[-1]).all() and (served.index[-1] == -1).all()
     assert (served.reasons[-1] == "").all() and (served.buy_again_items[-1] == "").all()
+
+
+def test_the_results_codes_name_its_lists(result) -> None:
+    """The stage holds its lists as item codes; as ids they are the codes' ids, '' where padded, and a result
+    made from such ids (the Spark engine's) has the same lists."""
+    for codes, ids in (
+        (result.item_codes, result.items),
+        (result.buy_again_codes, result.buy_again_items),
+        (result.new_codes, result.new_items),
+    ):
+        assert codes.dtype == np.int32 and ids.dtype == object and codes.shape == ids.shape
+        assert (ids[codes < 0] == "").all() and (ids[codes >= 0] == result.code_ids[codes[codes >= 0]]).all()
+    assert result.lists() == {str(u): [i for i in row if i] for u, row in zip(result.user_ids, result.items)}
+    again = result.buy_again_items
+    rebuilt = type(result).of_ids(
+        result.user_ids, result.items, again, result.new_items,
+        scores=result.scores, reasons=result.reasons, buy_again_scores=result.buy_again_scores,
+        new_scores=result.new_scores, report={},
+    )  # fmt: skip
+    assert (rebuilt.items == result.items).all() and (rebuilt.buy_again_items == again).all()
+    assert (rebuilt.new_items == result.new_items).all()
+    assert rebuilt.lists() == result.lists() and rebuilt.new_lists() == result.new_lists()
+    assert rebuilt.buy_again_lists() == result.buy_again_lists()
