@@ -30,6 +30,9 @@ from training.failures import BadInputError, InputFileError
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
+# Event columns a Parquet file may hand over typed (numbers, timestamps) instead of as text: the same checks
+# on the values, without printing and parsing them (12.6M events: load 44 -> ~20 s; the texts were 4.5 GB)
+TYPED_EVENT_COLUMNS = frozenset({C.TIMESTAMP, C.QUANTITY, C.PRICE})
 _TRUE = {"1", "true", "t", "yes", "y"}
 _FALSE = {"0", "false", "f", "no", "n"}
 LINES_KEPT = 5  # line numbers kept per reason in the report
@@ -109,8 +112,9 @@ class LoadReport:
             kept.append(f"{path}:{line}")
 
 
-def read_table(path: str | Path, report: LoadReport | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet file with every column as a string (nulls for empty cells).
+def read_table(path: str | Path, report: LoadReport | None = None, typed: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """Read a CSV or Parquet file with every column as a string (nulls for empty cells), but the columns named
+    in `typed` that a Parquet file holds as numbers or timestamps, which keep their type.
 
     CSV rows the parser cannot split are skipped and counted in `report`; without a report (a caller that
     cannot skip rows, like the consent statements of a users file) the first one is an InputFileError.
@@ -125,7 +129,7 @@ def read_table(path: str | Path, report: LoadReport | None = None) -> pd.DataFra
     suffix = path.suffix.lower()
     try:
         if suffix in PARQUET_SUFFIXES:
-            table = _read_parquet(path)
+            table = _read_parquet(path, typed)
         elif suffix in CSV_SUFFIXES:
             table = _read_csv(path, report)
         else:
@@ -151,7 +155,7 @@ def _unique_columns(path: Path, names: list[str]) -> None:
         seen.add(name)
 
 
-def _read_parquet(path: Path) -> pa.Table:
+def _read_parquet(path: Path, typed: frozenset[str] = frozenset()) -> pa.Table:
     table = pq.read_table(path)
     _unique_columns(path, [f.name.strip() for f in table.schema])
     for f in table.schema:
@@ -159,7 +163,12 @@ def _read_parquet(path: Path) -> pa.Table:
             raise InputFileError(
                 path, f"has the nested type {f.type}; the contract takes text or number columns", column=f.name
             )
-    return table.cast(pa.schema([pa.field(f.name, pa.string()) for f in table.schema]))
+
+    def kept(f: pa.Field) -> bool:
+        number = pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
+        return f.name.strip() in typed and (number or pa.types.is_timestamp(f.type))
+
+    return table.cast(pa.schema([f if kept(f) else pa.field(f.name, pa.string()) for f in table.schema]))
 
 
 def _header(path: Path, delimiter: str) -> list[str]:
@@ -276,10 +285,18 @@ def timestamps_in_window(
 ) -> tuple[pd.Series, np.ndarray]:
     """`parse_timestamps`, and the mask of values that parsed but fall outside the window."""
     earliest, latest = window if window is not None else InputRules().window()
-    text = _clean_str(values)
-    numeric = pd.to_numeric(text, errors="coerce")
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     outside = np.zeros(len(values), dtype=bool)
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values.dtype):
+        # a typed column (Parquet): naive times are UTC, as naive ISO strings are
+        stamps = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+        present = stamps.notna().to_numpy()
+        inside = present & (stamps >= earliest).to_numpy() & (stamps <= latest).to_numpy()
+        out.loc[inside] = stamps[inside].dt.as_unit("ns")
+        return out, present & ~inside
+    is_typed_number = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
+    text = None if is_typed_number else _clean_str(values)
+    numeric = values.astype("float64") if is_typed_number else pd.to_numeric(text, errors="coerce")
     is_num = numeric.notna().to_numpy()
     if is_num.any():
         secs = numeric[is_num].astype("float64")
@@ -287,7 +304,7 @@ def timestamps_in_window(
         inside = finite & (secs >= earliest.timestamp()) & (secs <= latest.timestamp())
         outside[np.flatnonzero(is_num)[(finite & ~inside).to_numpy()]] = True
         out.loc[secs.index[inside]] = pd.to_datetime(secs[inside], unit="s", utc=True).dt.as_unit("ns")
-    rest = ~is_num & text.notna().to_numpy()
+    rest = ~is_num & text.notna().to_numpy() if text is not None else np.zeros(len(values), dtype=bool)
     if rest.any():
         # Parsed at microsecond resolution (year 1 to 9999), compared with the window, then kept in ns.
         parsed = pd.to_datetime(text[rest], utc=True, errors="coerce", format="ISO8601")
@@ -298,7 +315,10 @@ def timestamps_in_window(
 
 
 def _parse_number(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Numbers from strings; returns (values, mask of present-but-unparseable cells)."""
+    """Numbers from strings (or a typed column); returns (values, mask of present-but-unparseable cells)."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        num = values.astype("float64")  # NaN is a missing cell; infinities are bad, as the text "inf" is
+        return num, (num.notna() & ~np.isfinite(num.fillna(0.0))).to_numpy()
     text = _clean_str(values)
     num = pd.to_numeric(text, errors="coerce").astype("float64")
     bad = (text.notna() & (num.isna() | ~np.isfinite(num.fillna(0.0)))).to_numpy()
@@ -313,10 +333,12 @@ def _skip(frame: pd.DataFrame, bad: np.ndarray, reason: str, report: LoadReport)
     return frame
 
 
-def _read_counted(path: str | Path, report: LoadReport) -> tuple[pd.DataFrame, Counter]:
+def _read_counted(
+    path: str | Path, report: LoadReport, typed: frozenset[str] = frozenset()
+) -> tuple[pd.DataFrame, Counter]:
     """The file's table and a snapshot of the report's counts before it (to tell this file's bad rows)."""
     before = Counter(report.skipped)
-    raw = read_table(path, report)
+    raw = read_table(path, report, typed)
     report.files.append(str(path))
     report.rows_read += len(raw) + sum((report.skipped - before).values())
     return raw, before
@@ -357,7 +379,7 @@ def load_events(
     frames = []
     for path in paths:
         rows_before = report.rows_read
-        raw, before = _read_counted(path, report)
+        raw, before = _read_counted(path, report, TYPED_EVENT_COLUMNS)
         _require(raw, path, C.EVENT_REQUIRED)
         frames.append(_clean_events(raw, report, set(event_types), window))
         _check_bad_rows(path, report, before, report.rows_read - rows_before, rules)

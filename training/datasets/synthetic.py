@@ -265,9 +265,14 @@ def generate(
     return Shop(events=events, items=parts[0].items, users=users)
 
 
-def _events_table(events: pd.DataFrame) -> pa.Table:
+def _events_table(events: pd.DataFrame, fmt: str = "csv") -> pa.Table:
+    """Events as written: times as ISO text in CSV and as a UTC timestamp column in Parquet (as a
+    warehouse export types it)."""
     table = pa.Table.from_pandas(events, preserve_index=False)
-    ts = pc.strftime(table.column(C.TIMESTAMP), format="%Y-%m-%dT%H:%M:%SZ")
+    if fmt == "parquet":
+        ts = pc.cast(table.column(C.TIMESTAMP), pa.timestamp("us", tz="UTC"), safe=False)
+    else:
+        ts = pc.strftime(table.column(C.TIMESTAMP), format="%Y-%m-%dT%H:%M:%SZ")
     table = table.set_column(table.schema.get_field_index(C.TIMESTAMP), C.TIMESTAMP, ts)
     return table.cast(
         pa.schema([pa.field(f.name, pa.string() if f.name in (C.USER_ID, C.ITEM_ID) else f.type) for f in table.schema])
@@ -293,7 +298,7 @@ def write_streaming(
     try:
         for part in _chunks(n_users, n_items, seed, events_per_user, chunk_users, end):
             users = pa.Table.from_pandas(part.users, preserve_index=False)
-            for name, table in (("events", _events_table(part.events)), ("users", users)):
+            for name, table in (("events", _events_table(part.events, fmt)), ("users", users)):
                 if name not in writers:
                     path = out / f"{name}.{fmt}"
                     writers[name] = (
@@ -324,7 +329,7 @@ def write(shop: Shop, out: str | Path, fmt: str = "csv") -> dict[str, str]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, frame in (("events", _events_table(shop.events)), ("items", shop.items), ("users", shop.users)):
+    for name, frame in (("events", _events_table(shop.events, fmt)), ("items", shop.items), ("users", shop.users)):
         t = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
         path = out / f"{name}.{fmt}"
         _write_table(t, path, fmt)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from training.data.loading import load_events, load_items, load_users
+from training.data.loading import TYPED_EVENT_COLUMNS, load_events, load_items, load_users, read_table
 from training.failures import InputFileError
 
 HEADER = "user_id,item_id,event,timestamp,quantity,price\n"
@@ -120,3 +120,66 @@ def test_users_file(tmp_path: Path) -> None:
     users, report = load_users(write(tmp_path, "users.csv", "user_id,tier\nu1,gold\n,silver\nu1,basic\n"))
     assert list(users["user_id"]) == ["u1"] and users.iloc[0]["tier"] == "basic"
     assert report.skipped == {"missing_user_id": 1, "duplicate_user_id": 1}
+
+
+def _typed_and_text(tmp_path: Path, frame: pd.DataFrame) -> tuple[tuple, tuple]:
+    """The same events loaded from a Parquet file with typed columns and from one with every column as text."""
+    typed, text = tmp_path / "typed.parquet", tmp_path / "text.parquet"
+    frame.to_parquet(typed)
+    as_text = frame.copy()
+    for col in frame.columns:
+        as_text[col] = [
+            None if pd.isna(v) else (v.isoformat() if isinstance(v, pd.Timestamp) else str(v)) for v in frame[col]
+        ]
+    as_text.to_parquet(text)
+    raw = read_table(typed, typed=TYPED_EVENT_COLUMNS)  # the typed columns are not printed as text on the way
+    assert all(pd.api.types.is_numeric_dtype(raw[c]) or pd.api.types.is_datetime64_any_dtype(raw[c]) for c in
+               TYPED_EVENT_COLUMNS & set(frame.columns))  # fmt: skip
+    assert pd.api.types.is_string_dtype(read_table(typed)["timestamp"])
+    return load_events(typed), load_events(text)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", None])
+def test_typed_parquet_columns_load_as_their_text_would(tmp_path: Path, zone: str | None) -> None:
+    """Timestamps (aware or naive: UTC), quantities and prices a Parquet file holds typed are checked as their
+    text would be: out of the window, missing, negative, zero and infinite values skipped under the same reasons."""
+    stamps = pd.to_datetime(
+        ["2024-01-01 10:00", "2024-01-02 11:30:15.25", "1980-05-01", None, "2024-01-03", "2024-01-04", "2024-01-05",
+         "2024-01-06", "2024-01-07"],
+        format="ISO8601",
+    )  # fmt: skip
+    if zone:
+        stamps = stamps.tz_localize(zone)
+    frame = pd.DataFrame(
+        {
+            "user_id": [f"u{k}" for k in range(9)],
+            "item_id": ["i1"] * 9,
+            "event": ["purchase"] * 9,
+            "timestamp": stamps,
+            "quantity": [1, 2, 1, 1, -3, 0, 1, 4, 2],
+            "price": [9.5, None, 1.0, 1.0, 1.0, 1.0, float("inf"), -2.0, 1e12],
+        }
+    )
+    (typed, typed_report), (text, text_report) = _typed_and_text(tmp_path, frame)
+    pd.testing.assert_frame_equal(typed, text)
+    assert typed_report.skipped == text_report.skipped == {
+        "timestamp_out_of_range": 1, "bad_timestamp": 1, "negative_quantity": 1, "quantity_out_of_range": 1,
+        "bad_price": 1, "negative_price": 1, "price_out_of_range": 1,
+    }  # fmt: skip
+    assert typed["timestamp"].iloc[1] == pd.Timestamp("2024-01-02 11:30:15.25", tz=zone or "UTC")
+
+
+def test_typed_unix_seconds_load_as_their_text_would(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "user_id": ["a", "b", "c", "d"],
+            "item_id": ["i", "i", "i", "i"],
+            "event": ["view"] * 4,
+            "timestamp": [1704103200.5, 1704103300.0, 10.0, float("nan")],
+            "quantity": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    (typed, typed_report), (text, text_report) = _typed_and_text(tmp_path, frame)
+    pd.testing.assert_frame_equal(typed, text)
+    assert typed_report.skipped == text_report.skipped == {"timestamp_out_of_range": 1, "bad_timestamp": 1}
+    assert typed["timestamp"].iloc[0] == pd.Timestamp("2024-01-01T10:00:00.5Z")
