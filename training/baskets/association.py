@@ -13,6 +13,7 @@ are chosen on the last baskets of the training data (training/baskets/model.py);
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,13 @@ class Associations:
     @classmethod
     def count(cls, b: Baskets, item_ids: np.ndarray | None = None, half_life_days: float | None = None) -> Associations:
         """Co-occurrence counts over the baskets; `item_ids` fixes the item order (others are dropped)."""
+        return next(cls.count_each(b, (half_life_days,), item_ids))
+
+    @classmethod
+    def count_each(
+        cls, b: Baskets, half_lives_days: tuple[float | None, ...], item_ids: np.ndarray | None = None
+    ) -> Iterator[Associations]:
+        """`count` for each half-life in turn (one weighted matrix alive at a time), the plain counts made once."""
         if item_ids is None:
             item_ids = pd.unique(b.item)
         index = pd.Index(item_ids)
@@ -61,13 +69,14 @@ class Associations:
         basket_item.data[:] = 1.0  # one basket counts once per item
         co = _pairs(basket_item, basket_item)
         n_a = np.asarray(basket_item.sum(axis=0)).ravel().astype(np.int64)
-        weighted = co
-        if half_life_days and b.n_baskets:
-            age = np.asarray((b.started.max() - b.started) / np.timedelta64(1, "D"), dtype=np.float64)
-            # floored so that no pair decays to nothing: co and weighted keep the same pairs, row by row
-            decay = np.maximum(np.power(0.5, age / half_life_days), 1e-12)
-            weighted = _pairs(basket_item, sp.diags(decay) @ basket_item.astype(np.float64))
-        return cls(np.asarray(item_ids, dtype=object), n_a, b.n_baskets, co, weighted)
+        for half_life_days in half_lives_days:
+            weighted = co
+            if half_life_days and b.n_baskets:
+                age = np.asarray((b.started.max() - b.started) / np.timedelta64(1, "D"), dtype=np.float64)
+                # floored so that no pair decays to nothing: co and weighted keep the same pairs, row by row
+                decay = np.maximum(np.power(0.5, age / half_life_days), 1e-12)
+                weighted = _pairs(basket_item, sp.diags(decay) @ basket_item.astype(np.float64))
+            yield cls(np.asarray(item_ids, dtype=object), n_a, b.n_baskets, co, weighted)
 
     def rank(
         self,

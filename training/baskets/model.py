@@ -69,14 +69,18 @@ def choose(b: Baskets, s: BasketSettings) -> tuple[float, float | None, dict[str
     fit_part, valid = split_by_time(b, VALIDATION_FRACTION)
     trials: dict[str, dict] = {}
     scored = []
-    for half_life in s.half_lives_days:
-        assoc = Associations.count(fit_part, half_life_days=half_life)
-        known = set(map(str, assoc.item_ids))
-        # Every item of a big wholesale basket is a query otherwise: two per basket keep the choice cheap
-        # (the same seed, so every setting is scored on the same queries).
-        queries = held_out_queries(valid, known.__contains__, queries_per_basket=VALIDATION_QUERIES_PER_BASKET)
-        # only the query items' lists are scored: ranking them alone is the same and less than half the work
-        rows = np.flatnonzero(np.isin(assoc.item_ids, np.array(sorted({q for q, _ in queries}), dtype=object)))
+    # the plain counts once for every half-life; the items, and so the queries, are the same for all of them
+    queries: list = []
+    rows = np.zeros(0, dtype=np.int64)
+    counted = zip(s.half_lives_days, Associations.count_each(fit_part, s.half_lives_days))
+    for position, (half_life, assoc) in enumerate(counted):
+        if position == 0:
+            known = set(map(str, assoc.item_ids))
+            # Every item of a big wholesale basket is a query otherwise: two per basket keep the choice cheap
+            # (the same seed, so every setting is scored on the same queries).
+            queries = held_out_queries(valid, known.__contains__, queries_per_basket=VALIDATION_QUERIES_PER_BASKET)
+            # only the query items' lists are scored: ranking them alone is the same and less than half the work
+            rows = np.flatnonzero(np.isin(assoc.item_ids, np.array(sorted({q for q, _ in queries}), dtype=object)))
         for beta in s.betas:
             lists = ranked_lists(assoc, assoc.rank(K, beta, s.min_support, s.min_lift, rows=rows), rows)
             m = basket_metrics(lambda q, lists=lists: lists.get(q, ()), queries)
