@@ -1,7 +1,8 @@
 """A function run in a fresh copy of the job's interpreter while the job goes on, on its own share of the CPUs.
 
 The test-holdout evaluation fits the whole ranking stage a second time, on the training part; it needs
-nothing the serving stage computes, and most of either is single-threaded Python and numpy. The copy is
+nothing the serving stage computes, and most of either is single-threaded Python and numpy (what the
+job runs there: training/beside_work.py). The copy is
 spawned, not forked: a process forked after an OpenMP library (implicit, LightGBM, faiss, scikit-learn's
 k-means) has run a parallel region hangs in its next one (GNU libgomp keeps no state across fork;
 tests/training/test_beside.py), and a caller cannot know what ran before. The arguments are pickled on

@@ -41,8 +41,9 @@ class RunConfig:
     min_lift: float = 1.0
     session_gap_minutes: float = 30.0  # purchases without an order id: a new basket after this gap
     evaluate: bool = True
-    # The ranking stage's test-holdout evaluation in another process beside the serving stage (training/beside.py):
-    # None decides by the CPUs and the memory for a second working set; False: after the serving stage.
+    # The ranking stage's test-holdout evaluation (with bought together and the customers) in another process
+    # beside the serving stage (training/beside_work.py): None decides by the CPUs and the memory for a second
+    # working set; False: after the serving stage.
     evaluate_beside: bool | None = None
     progress: bool = True
     ranking: bool = True  # serve the ranking stage's lists (training/ranking/); False: the hybrid's

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from training.beside import Beside
+from training.beside_work import BesideResult, customers_of, work_beside
 from training.candidates.history import repurchase_days
 from training.config import RunConfig
 from training.data import columns as C
@@ -41,7 +42,6 @@ from training.ranking.serving import served_lists
 from training.ranking.stage import rank
 from training.run_report import RunReport
 from training.segments.profiles import CustomerResult
-from training.segments.profiles import build as build_customers
 from training.threads import available_cpus
 
 __all__ = ["Engine", "RunConfig", "RunResult", "run", "load_inputs"]
@@ -181,13 +181,13 @@ def _run(config: RunConfig, engine: Engine, started: list[Beside]) -> RunResult:
             report.evaluation = evaluate_on_test(train, test, items, tuning, config)
             timings["evaluation"] = time.perf_counter() - t
 
-    # The ranking stage's test-holdout evaluation needs nothing the serving stage computes: in a copy of the
-    # interpreter it runs on the other CPU meanwhile.
-    shop_eval = None
+    # The ranking stage's test-holdout evaluation, bought together and the customers need nothing the serving
+    # stage computes: in a copy of the interpreter they run on the other CPU meanwhile.
+    beside = None
     if evaluation_beside(config, engine, len(events)):
         share = max(1, available_cpus() // 2)
-        shop_eval = Beside(engine.evaluate_shop, train, test, items, config, cpus=share, name="evaluation")
-        started.append(shop_eval)
+        beside = Beside(work_beside, engine.evaluate_shop, events, items, config, cpus=share, name="second")
+        started.append(beside)
 
     # 2. The learned ranking, which serves; first, so that its peak (its contexts and a block of candidate
     # features) never coincides with the hybrid's models, which are only needed after it.
@@ -244,7 +244,7 @@ def _run(config: RunConfig, engine: Engine, started: list[Beside]) -> RunResult:
         setting = stage.report.get("setting")
         del stage  # what the served lists do not share of its arrays (new items, codes) is not needed again
         release_unused()
-        if config.evaluate and shop_eval is None:
+        if config.evaluate and beside is None:
             t = time.perf_counter()
             # The local evaluation chooses its ranker grid again on the training part wherever it runs (its
             # figures do not depend on the machine's memory); Spark's tries the serving stage's setting only.
@@ -252,17 +252,28 @@ def _run(config: RunConfig, engine: Engine, started: list[Beside]) -> RunResult:
             report.shop_evaluation = engine.evaluate_shop(train, test, items, config, reuse)
             report.shop_evaluation["ran"] = "after the serving stage" + (", with its ranker setting" if reuse else "")
             timings["evaluation"] = time.perf_counter() - t
+    side: BesideResult | None = None
+    if beside is not None:
+        t = time.perf_counter()
+        side = beside.result()
+        timings["beside_wait"] = time.perf_counter() - t  # what the job still waited for the copy
+        timings |= side.seconds
+        report.shop_evaluation = side.shop_evaluation
+        report.shop_evaluation["ran"] = "beside the serving stage, in another process"
     t = time.perf_counter()
-    merchandising = build_merchandising(events, catalog, config, rules, margin if config.evaluate else None)
+    merchandising = build_merchandising(
+        events, catalog, config, rules, margin if config.evaluate else None, side.bought_together if side else None
+    )
     report.merchandising = merchandising.report
     timings["merchandising"] = time.perf_counter() - t
 
     # 4. Customers (RFM, clusters, lifecycle, CLV) and the offers allocated to them.
-    t = time.perf_counter()
-    customers = build_customers(
-        events, items, as_of=config.as_of, k_range=config.cluster_range, seed=config.seed, popular_n=config.popular_n
-    )
-    timings["customers"] = time.perf_counter() - t
+    if side is not None:
+        customers = side.customers
+    else:
+        t = time.perf_counter()
+        customers = customers_of(events, items, config)
+        timings["customers"] = time.perf_counter() - t
     report.customers = customers.report
     allocation = None
     if offer_catalog is not None:
@@ -278,12 +289,6 @@ def _run(config: RunConfig, engine: Engine, started: list[Beside]) -> RunResult:
             "optimality": allocation.optimality,
         }
 
-    if shop_eval is not None:
-        t = time.perf_counter()
-        report.shop_evaluation = shop_eval.result()
-        report.shop_evaluation["ran"] = "beside the serving stage, in another process"
-        timings["evaluation"] = shop_eval.seconds
-        timings["evaluation_wait"] = time.perf_counter() - t  # what the job still waited for it at the end
     timings["total"] = time.perf_counter() - t0
     report.timings_seconds = timings
     report.output = {"users": len(full.users), "items": len(full.items), "categories": len(popular) - 1}

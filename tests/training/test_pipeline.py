@@ -1,4 +1,5 @@
-"""The job's orchestration: the ranking stage's evaluation beside the serving stage or after it."""
+"""The job's orchestration: the ranking stage's evaluation, bought together and the customers beside the serving
+stage or after it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from training import pipeline
@@ -35,15 +37,26 @@ def test_beside_only_when_asked_or_when_there_is_room(config: RunConfig, monkeyp
 
 
 def test_the_evaluation_beside_the_serving_stage_is_the_one_in_sequence(config: RunConfig) -> None:
+    config = replace(config, min_support=1, min_lift=0.0)  # the test shop's few baskets: lists to compare
     beside = run(replace(config, evaluate_beside=True))
     in_sequence = run(replace(config, evaluate_beside=False))
     a, b = dict(beside.report.shop_evaluation), dict(in_sequence.report.shop_evaluation)
     assert a.pop("ran") == "beside the serving stage, in another process"
     assert b.pop("ran") == "after the serving stage"
     assert a == b and a["lists"]["ranking: main list"]["all"]["ndcg@10"] > 0
-    assert beside.report.timings_seconds["evaluation"] > 0 and "evaluation_wait" in beside.report.timings_seconds
+    timings = beside.report.timings_seconds
+    assert timings["evaluation"] > 0 and timings["customers"] > 0 and timings["bought_together"] > 0
+    assert "beside_wait" in timings
     assert (beside.rec_items == in_sequence.rec_items).all()  # what serves does not depend on it either
     np.testing.assert_array_equal(beside.rec_scores, in_sequence.rec_scores)
+    # bought together and the customers, computed beside the stage, are the ones computed after it
+    pd.testing.assert_frame_equal(beside.customers.profiles, in_sequence.customers.profiles)
+    assert beside.customers.members == in_sequence.customers.members
+    assert beside.customers.segment_popular == in_sequence.customers.segment_popular
+    assert beside.report.customers == in_sequence.report.customers
+    a_fbt, b_fbt = beside.merchandising.bought_together, in_sequence.merchandising.bought_together
+    assert a_fbt.lists() and a_fbt.lists() == b_fbt.lists() and a_fbt.report == b_fbt.report
+    assert beside.report.merchandising == in_sequence.report.merchandising
 
 
 def _broken_evaluation(*args, **kwargs) -> dict:

@@ -94,7 +94,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--eval-in-sequence",
         action="store_true",
-        help="evaluate after the serving stage, not beside it in another process (by default beside it when "
+        help="evaluate (and fit bought together and the customers) after the serving stage, not beside it in "
+        "another process (by default beside it when "
         "there are 2+ CPUs and memory for both: quicker, up to twice the memory)",
     )
     p.add_argument("--seed", type=int, default=42)

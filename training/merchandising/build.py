@@ -41,23 +41,31 @@ def margin_weight(rules: RuleSet | None) -> float | None:
     return sum(weights) if weights else None
 
 
-def build(
-    events: pd.DataFrame,
-    catalog: pd.DataFrame,
-    config: RunConfig,
-    rules: RuleSet | None,
-    margin: dict | None = None,
-) -> Merchandising:
-    """`catalog` is training.lists.catalog_frame of the final fit; `margin` the margin trade-off on the
-    test holdout (training/merchandising/margin.py), when the run evaluated and the items have margins."""
-    showable = set(catalog.loc[catalog["in_catalog"], "item_id"].astype(str))
+def bought_together(events: pd.DataFrame, showable: set[str], config: RunConfig) -> BoughtTogether:
+    """The frequently-bought-together lists of the run; `showable`: the catalog's item ids (only they are
+    listed). Needs nothing else the job computes, so it may run beside the ranking stage."""
     settings = BasketSettings(
         n=config.similar_n,
         min_support=config.min_support,
         min_lift=config.min_lift,
         session_gap_minutes=config.session_gap_minutes,
     )
-    fbt = fit_bought_together(events, showable, settings)
+    return fit_bought_together(events, showable, settings)
+
+
+def build(
+    events: pd.DataFrame,
+    catalog: pd.DataFrame,
+    config: RunConfig,
+    rules: RuleSet | None,
+    margin: dict | None = None,
+    fbt: BoughtTogether | None = None,
+) -> Merchandising:
+    """`catalog` is training.lists.catalog_frame of the final fit; `margin` the margin trade-off on the
+    test holdout (training/merchandising/margin.py), when the run evaluated and the items have margins;
+    `fbt` the bought-together lists when they were fitted already (`bought_together`)."""
+    if fbt is None:
+        fbt = bought_together(events, set(catalog.loc[catalog["in_catalog"], "item_id"].astype(str)), config)
     report: dict = {"bought_together": fbt.report}
     if margin is not None:
         report["margin"] = margin
