@@ -102,7 +102,8 @@ def fit(
     b = baskets(events, s.session_gap_minutes)
     beta, half_life, trials = choose(b, s) if b.n_baskets >= 20 else (0.0, None, {})
     assoc = Associations.count(b, half_life_days=half_life)
-    allowed = None if showable is None else np.isin(assoc.item_ids, np.asarray(list(showable), dtype=object))
+    # a hash lookup per item: np.isin over object arrays sorted the ids (5 s on a 20k-item catalog)
+    allowed = None if showable is None else pd.Index(assoc.item_ids, dtype=object).isin(list(showable))
     ranked = assoc.rank(s.n, beta, s.min_support, s.min_lift, allowed)
     report = {
         "baskets": {

@@ -26,7 +26,9 @@ ANN_MAX_OWN = 200  # a query over-fetches by the most items one of its customers
 ANN_QUERY_USERS = 20_000  # customers per index search
 ANN_TUNING_SAMPLE = 500  # customers whose exact top-n choose how many cells a query visits
 ANN_RECALL_SAMPLE = 200  # other customers whose exact top-n (own items left out) the result is checked on
-PAIR_CHUNK = 1_000_000  # pairs scored at once by score_pairs
+# Pairs scored at once by score_pairs: the gathered factor rows of 64k pairs (16 MB) are reused from
+# malloc's heap; 1M pairs' (256 MB) were mapped afresh each chunk, page faults twice the arithmetic.
+PAIR_CHUNK = 65_536
 
 
 def spd_inverse(a: np.ndarray) -> np.ndarray:

@@ -31,13 +31,21 @@ from training.candidates.popular import trend
 from training.data import columns as C
 
 
-def _pair_lookup(keys_sorted: np.ndarray, values: np.ndarray, query: np.ndarray, default: float) -> np.ndarray:
-    pos = np.searchsorted(keys_sorted, query)
-    pos = np.clip(pos, 0, max(len(keys_sorted) - 1, 0))
-    if not len(keys_sorted):
-        return np.full(len(query), default, dtype=np.float32)
-    hit = keys_sorted[pos] == query
-    return np.where(hit, values[pos], default).astype(np.float32)
+class _Found:
+    """Where each query key sits among sorted keys: one binary search serves every column looked up."""
+
+    def __init__(self, keys_sorted: np.ndarray, query: np.ndarray) -> None:
+        self.n = len(query)
+        self.pos = self.hit = None
+        if len(keys_sorted):
+            self.pos = np.minimum(np.searchsorted(keys_sorted, query), len(keys_sorted) - 1)
+            self.hit = keys_sorted[self.pos] == query
+
+    def take(self, values: np.ndarray, default: float) -> np.ndarray:
+        """values at the found keys, `default` where a key is absent (float32)."""
+        if self.pos is None:
+            return np.full(self.n, default, dtype=np.float32)
+        return np.where(self.hit, values[self.pos], default).astype(np.float32)
 
 
 class FeatureBuilder:
@@ -158,24 +166,25 @@ class FeatureBuilder:
             f[f"r_{name}"] = table[f"r_{name}"].to_numpy(dtype=np.float32)
             ranks.append(table[f"r_{name}"].notna().to_numpy())
         f["n_sources"] = np.sum(ranks, axis=0).astype(np.float32) if ranks else np.zeros(len(u), np.float32)
-        days = _pair_lookup(self.ui_keys, self.ui["days"], keys, 0.0)
+        ui = _Found(self.ui_keys, keys)
+        days = ui.take(self.ui["days"], 0.0)
         f["ui_days"] = days
-        f["ui_lines"] = _pair_lookup(self.ui_keys, self.ui["lines"], keys, 0.0)
-        f["ui_qty"] = np.log1p(_pair_lookup(self.ui_keys, self.ui["qty"], keys, 0.0))
-        last = _pair_lookup(self.ui_keys, self.ui["last"], keys, np.nan)
+        f["ui_lines"] = ui.take(self.ui["lines"], 0.0)
+        f["ui_qty"] = np.log1p(ui.take(self.ui["qty"], 0.0))
+        last = ui.take(self.ui["last"], np.nan)
         f["ui_last"] = last
-        f["ui_first"] = _pair_lookup(self.ui_keys, self.ui["first"], keys, np.nan)
-        gap = _pair_lookup(self.ui_keys, self.ui["gap"], keys, np.nan)
+        f["ui_first"] = ui.take(self.ui["first"], np.nan)
+        gap = ui.take(self.ui["gap"], np.nan)
         f["ui_gap"] = gap
-        f["ui_last_day_rank"] = _pair_lookup(self.ui_keys, self.ui["last_day_rank"], keys, np.nan)
-        f["ui_in_last3"] = _pair_lookup(self.ui_keys, self.ui["in_last3"], keys, 0.0)
+        f["ui_last_day_rank"] = ui.take(self.ui["last_day_rank"], np.nan)
+        f["ui_in_last3"] = ui.take(self.ui["in_last3"], 0.0)
         f["ui_day_share"] = days / np.maximum(np.expm1(self.user["user_days"][u]), 1.0).astype(np.float32)
         f["ui_due_own"] = last / np.where(gap > 0, gap, np.nan)
         f["ui_due_item"] = last / np.where(self.item["item_gap"][i] > 0, self.item["item_gap"][i], np.nan)
         # the same columns whether or not this context has views or brands: one model serves every context
+        uv = _Found(self.uv_keys, keys)
         for name, default in (("views", 0.0), ("carts", 0.0), ("last_view", np.nan)):
-            values = self.uv.get(name, np.zeros(0))
-            f[f"ui_{name}"] = _pair_lookup(self.uv_keys, values, keys, default)
+            f[f"ui_{name}"] = uv.take(self.uv.get(name, np.zeros(0)), default)
         for name, values in self.item.items():
             f[name] = values[i].astype(np.float32)
         for name, values in self.user.items():

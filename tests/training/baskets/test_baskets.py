@@ -82,3 +82,16 @@ def test_the_bundle_is_found_and_beats_chance(tmp_path) -> None:
     assert model.report["baskets"]["by_order_id"] == 300
     queries = held_out_queries(baskets(events(rows[-60:])), lambda i: i in lists)
     assert basket_metrics(lambda q: lists.get(q, ([],))[0], queries)["hit_rate@10"] > 0.9
+
+
+def test_only_showable_items_are_complements() -> None:
+    rows = []
+    for k in range(60):
+        pair = [("x1", "x2"), ("y1", "y2"), ("x1", "y1")][k % 3]
+        rows += [("u", pair[0], k, f"o{k}"), ("u", pair[1], k, f"o{k}")]
+    every = fit(events(rows), settings=BasketSettings(n=5, min_support=1, min_lift=0.0)).lists()
+    shown = fit(events(rows), {"x1", "x2", "y2"}, BasketSettings(n=5, min_support=1, min_lift=0.0)).lists()
+    # a hidden item is never a complement (y2's only one was y1); its own list stays
+    assert set(every) == {"x1", "x2", "y1", "y2"} and set(shown) == {"x1", "x2", "y1"}
+    assert all("y1" not in complements for complements, *_ in shown.values())
+    assert shown["x1"][0] == [c for c in every["x1"][0] if c != "y1"]

@@ -123,3 +123,14 @@ def test_dense_candidates_are_the_same_on_one_thread_and_on_two(fitted, monkeypa
     for u in (0, 700, 1499):
         best = np.argsort(-block[u], kind="stable")[:30]
         np.testing.assert_array_equal(c.item[c.user == u], best[np.isfinite(block[u, best])])
+
+
+def test_pair_scores_do_not_depend_on_the_chunk(fitted, monkeypatch: pytest.MonkeyPatch) -> None:
+    from training.candidates import cf
+
+    rng = np.random.default_rng(2)
+    users = np.sort(rng.integers(0, fitted.ctx.n_users, 1000))
+    items = rng.integers(0, fitted.ctx.n_items, 1000)
+    whole = fitted.score_pairs(users, items)
+    monkeypatch.setattr(cf, "PAIR_CHUNK", 7)  # 143 chunks, the last one short
+    np.testing.assert_array_equal(fitted.score_pairs(users, items), whole)
