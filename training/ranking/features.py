@@ -198,10 +198,12 @@ class FeatureBuilder:
             ok = bi >= 0
             share[ok] = sparse_pairs(self.brand_aff, u[ok], bi[ok])
         f["brand_share"] = share
-        # one float32 block, infinities as missing (DataFrame.replace over every cell took 10% of serving)
+        # one float32 block, infinities as missing (DataFrame.replace over every cell took 10% of serving),
+        # laid out a feature after another as pandas keeps a block: each column is written in one run (a
+        # pair's row at a time strode across the block: 11 s of 10.5M pairs' 18 s), LightGBM reads either
         names = list(f)
-        x = np.empty((len(u), len(names)), dtype=np.float32)
+        x = np.empty((len(names), len(u)), dtype=np.float32)
         for k, name in enumerate(names):
-            x[:, k] = f[name]
+            x[k] = f[name]
         x[np.isinf(x)] = np.nan
-        return pd.DataFrame(x, columns=names, copy=False)
+        return pd.DataFrame(x.T, columns=names, copy=False)

@@ -53,6 +53,7 @@ from training.evaluation.split import time_holdout
 from training.memory import release_unused
 from training.ranking import ranker as R
 from training.ranking.features import FeatureBuilder
+from training.ranking.reasons import AnchorSimilarity
 from training.ranking.reasons import reasons as reason_codes
 from training.threads import cpus
 
@@ -488,6 +489,7 @@ def rank(
         serve_users = serve_ctx.users.to_index(users, missing_ok=True)
         serve_users = serve_users[serve_users >= 0]
     builder = FeatureBuilder(serve_ctx)
+    similarity = AnchorSimilarity({s.name: s for s in sources})
     # Customers in blocks: a few hundred candidates x ~60 features each would not fit in memory for
     # every customer of a big shop at once (330k customers: ~100M pairs). The evaluation keeps the
     # candidates of its (sampled) customers, in one block.
@@ -508,7 +510,7 @@ def rank(
             scores = blend_scores(table, names, history_weight)
         timings["predict"] = timings.get("predict", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
-        parts.append(_assemble(serve_ctx, sources, table, feats, scores, chunk, top_n, cfg))
+        parts.append(_assemble(serve_ctx, sources, table, feats, scores, chunk, top_n, cfg, similarity))
         timings["assemble"] = timings.get("assemble", 0.0) + time.perf_counter() - t
         pairs += len(table)
         del feats, scores
@@ -558,8 +560,10 @@ def _assemble(
     users: np.ndarray,
     top_n: int,
     cfg: StageConfig,
+    similarity: AnchorSimilarity | None = None,
 ) -> RankResult:
-    """Top-n per user with reasons, and the buy-again and discover lists, as padded arrays of item codes."""
+    """Top-n per user with reasons, and the buy-again and discover lists, as padded arrays of item codes
+    (`similarity`: the sources' anchor similarities, made once for every block)."""
     u = table["u"].to_numpy()
     i = table["i"].to_numpy()
     order = order_by_group_then_score(u, scores)  # the table is sorted by (u, i): ties to the lower item
@@ -582,7 +586,7 @@ def _assemble(
     sel = order[top]
     rows_frame = table.iloc[sel][["u", "i"] + [c for c in table.columns if c.startswith("r_")]].copy()
     rows_frame["ui_days"] = feats["ui_days"].to_numpy()[sel]
-    codes = reason_codes(ctx, {s.name: s for s in sources}, rows_frame, cfg.quotas)
+    codes = reason_codes(ctx, {s.name: s for s in sources}, rows_frame, cfg.quotas, similarity)
     rec_reasons[row_idx[top], pos[top]] = codes
 
     def subset(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from training.candidates import cf
 from training.candidates.ann import InnerProductIndex
@@ -134,3 +135,17 @@ def test_pair_scores_do_not_depend_on_the_chunk(fitted, monkeypatch: pytest.Monk
     whole = fitted.score_pairs(users, items)
     monkeypatch.setattr(cf, "PAIR_CHUNK", 7)  # 143 chunks, the last one short
     np.testing.assert_array_equal(fitted.score_pairs(users, items), whole)
+
+
+def test_sorted_entries_look_up_as_scipy_indexes() -> None:
+    from training.candidates.base import SortedEntries, gather_pairs
+
+    rng = np.random.default_rng(3)
+    m = sp.random(300, 200, density=0.05, format="csr", random_state=4, dtype=np.float32)
+    rows, cols = rng.integers(0, 300, 4000), rng.integers(0, 200, 4000)
+    want = np.asarray(m[rows, cols]).ravel()
+    entries = SortedEntries(m)
+    for _ in range(2):  # made once, looked up again and again
+        np.testing.assert_array_equal(entries.gather(rows, cols), want)
+    np.testing.assert_array_equal(gather_pairs(m, rows, cols), want)
+    assert not SortedEntries(sp.csr_matrix((3, 3), dtype=np.float32)).gather(rows[:5] % 3, cols[:5] % 3).any()
