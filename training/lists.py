@@ -32,6 +32,16 @@ def exclusion(events: pd.DataFrame, prepared: Prepared, policy: str) -> sp.csr_m
     return seen_matrix(events, prepared.users, prepared.items, types)
 
 
+# Cells of a dense (rows x items) score block computed at once: ~10 MB of float32, so that the blend's
+# temporaries are reused from malloc's heap (a 1,024-row block of a 20k-item catalog, 80 MB a temporary,
+# was mapped afresh each time: the similar items took 14.1 s against 10.2 s on the 60k x 20k shop).
+BLOCK_CELLS = 2_500_000
+
+
+def rows_per_block(n_items: int) -> int:
+    return max(1, BLOCK_CELLS // max(n_items, 1))
+
+
 def _batches(n: int, size: int) -> Iterator[np.ndarray]:
     for start in range(0, n, size):
         yield np.arange(start, min(n, start + size))
@@ -43,12 +53,13 @@ def batch_recommend(
     n: int,
     progress: bool,
     allowed: np.ndarray | None = None,
-    batch: int = 1024,
+    batch: int | None = None,
     users: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-n per user, in batches, for every user or the given `users` (the other rows stay -1 / NaN);
     `allowed` marks the items that may be shown at all."""
     n_users = exclude.shape[0]
+    batch = batch or rows_per_block(exclude.shape[1])
     idx = np.full((n_users, n), -1, dtype=np.int64)
     val = np.full((n_users, n), np.nan, dtype=np.float32)
     todo = np.arange(n_users) if users is None else np.asarray(users, dtype=np.int64)
@@ -59,10 +70,11 @@ def batch_recommend(
 
 
 def batch_similar(
-    model: Recommender, n: int, progress: bool, allowed: np.ndarray, batch: int = 1024
+    model: Recommender, n: int, progress: bool, allowed: np.ndarray, batch: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-n similar items for every item (itself excluded), in batches."""
     n_items = len(allowed)
+    batch = batch or rows_per_block(n_items)
     idx = np.full((n_items, n), -1, dtype=np.int64)
     val = np.full((n_items, n), np.nan, dtype=np.float32)
     for items in tqdm(list(_batches(n_items, batch)), desc="similar items", disable=not progress, leave=False):

@@ -14,10 +14,13 @@ each other (up to 9x slower here).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 _lent: list[tuple[int, Callable[[], bool]]] = []  # (CPUs, "is the borrower still working?")
 _ceiling: int | None = None  # the CPUs a process started beside another may use
+_thread = threading.local()  # .ceiling: the CPUs one of several threads working side by side may use
 
 
 def available_cpus() -> int:
@@ -34,7 +37,22 @@ def cpus() -> int:
     n = available_cpus() - sum(n for n, _ in _lent)
     if _ceiling is not None:
         n = min(n, _ceiling)
+    share = getattr(_thread, "ceiling", None)
+    if share is not None:
+        n = min(n, share)
     return max(1, n)
+
+
+@contextmanager
+def at_most(n: int) -> Iterator[None]:
+    """In this thread, while inside: the libraries use at most `n` CPUs (threads of a pool working side by
+    side each take their share, instead of each asking for all of them)."""
+    before = getattr(_thread, "ceiling", None)
+    _thread.ceiling = max(1, n) if before is None else min(before, max(1, n))
+    try:
+        yield
+    finally:
+        _thread.ceiling = before
 
 
 def lend(n: int, busy: Callable[[], bool]) -> None:

@@ -31,3 +31,19 @@ def test_the_libraries_get_the_cpus_this_process_may_use_less_those_lent() -> No
     assert cpus() == max(1, available_cpus() - 1)  # never none, even on one CPU
     busy[0] = False
     assert cpus() == available_cpus()  # given back once the borrower is done
+
+
+def test_a_thread_working_beside_others_gets_its_share_only_inside() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from training.threads import at_most
+
+    def inside() -> tuple[int, int]:
+        with at_most(1):
+            with at_most(4):  # nested: never more than the enclosing share
+                nested = cpus()
+            return cpus(), nested
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(lambda _: inside(), range(4))) == [(1, 1)] * 4
+    assert cpus() == available_cpus()  # other threads, and this one outside, are not held back

@@ -30,7 +30,7 @@ class ContentTFIDF(Recommender):
         weights = data.history.copy()
         weights.data = np.log1p(weights.data)
         self.profiles = normalize(weights @ self.item_vectors).tocsr().astype(np.float32)
-        self._vectors_t = self.item_vectors.T.tocsc()
+        self._vectors_t = self.item_vectors.T.tocsr()  # a product's right side as CSR: not converted per call
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:

@@ -55,12 +55,14 @@ from training.ranking import ranker as R
 from training.ranking.features import FeatureBuilder
 from training.ranking.reasons import AnchorSimilarity
 from training.ranking.reasons import reasons as reason_codes
+from training.threads import at_most as threads_at_most
 from training.threads import cpus
 
 BLEND_HISTORY_WEIGHTS = (1.0, 4.0, 16.0, 64.0)  # 64: history first, almost a buy-again list
 
 
 SERVE_BLOCK = 5000  # customers scored at once when serving (a block of candidates and features: ~0.4 GB at 5,000)
+SERVE_WORKERS = 2  # serving blocks scored at once, at most (and at most one per CPU)
 GRID_WORKERS = 2  # ranker grid settings fitted at once, at most (and at most one per CPU this process has)
 
 
@@ -493,28 +495,63 @@ def rank(
     # Customers in blocks: a few hundred candidates x ~60 features each would not fit in memory for
     # every customer of a big shop at once (330k customers: ~100M pairs). The evaluation keeps the
     # candidates of its (sampled) customers, in one block.
-    block = len(serve_users) if keep_candidates else SERVE_BLOCK
-    parts: list[RankResult] = []
-    pairs = 0
-    for start in range(0, max(len(serve_users), 1), max(block, 1)):
-        chunk = serve_users[start : start + block]
-        table = union(sources, chunk, serve_ctx.n_items, cfg.quotas, timings, cfg.shortlist)
+    block = max(len(serve_users) if keep_candidates else SERVE_BLOCK, 1)
+    chunks = [serve_users[start : start + block] for start in range(0, max(len(serve_users), 1), block)]
+
+    def serve(chunk: np.ndarray) -> tuple[RankResult, int, pd.DataFrame | None, dict[str, float]]:
+        spent: dict[str, float] = {}
+        table = union(sources, chunk, serve_ctx.n_items, cfg.quotas, spent, cfg.shortlist)
         table = drop_never_rebought(table, serve_ctx, cfg.min_buyers_once)
         t = time.perf_counter()
         feats = builder.build(table, names)
-        timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t
+        spent["features"] = time.perf_counter() - t
         t = time.perf_counter()
         if booster is not None:
+            # the booster is shared: LightGBM's predictions of one model at one number of trees are
+            # thread-safe (its maintainers, LightGBM issue 666)
             scores = booster.predict(feats, num_threads=min(R.PREDICT_THREADS, cpus()))
         else:
             scores = blend_scores(table, names, history_weight)
-        timings["predict"] = timings.get("predict", 0.0) + time.perf_counter() - t
+        spent["predict"] = time.perf_counter() - t
         t = time.perf_counter()
-        parts.append(_assemble(serve_ctx, sources, table, feats, scores, chunk, top_n, cfg, similarity))
-        timings["assemble"] = timings.get("assemble", 0.0) + time.perf_counter() - t
-        pairs += len(table)
+        part = _assemble(serve_ctx, sources, table, feats, scores, chunk, top_n, cfg, similarity)
+        spent["assemble"] = time.perf_counter() - t
         del feats, scores
         release_unused()
+        return part, len(table), table if keep_candidates else None, spent
+
+    # The blocks are independent: side by side on the CPUs (most of a block is numpy, which lets go of the
+    # interpreter's lock), each thread on its share of them. The first block runs alone: what the sources
+    # build on first use (an ANN index, cached arrays) is made once.
+    workers = max(1, min(SERVE_WORKERS, cpus(), len(chunks)))
+    share = max(1, cpus() // workers)
+    parts: list[RankResult] = []
+    pairs = 0
+    tables: list[pd.DataFrame] = []
+
+    def collect(result: tuple[RankResult, int, pd.DataFrame | None, dict[str, float]]) -> None:
+        nonlocal pairs
+        part, n_pairs, table, spent = result
+        parts.append(part)
+        pairs += n_pairs
+        tables[:] = [table]
+        for k, v in spent.items():
+            timings[k] = timings.get(k, 0.0) + v
+
+    collect(serve(chunks[0]))
+    if len(chunks) > 1:
+
+        def serve_share(chunk: np.ndarray) -> tuple[RankResult, int, pd.DataFrame | None, dict[str, float]]:
+            with threads_at_most(share):
+                return serve(chunk)
+
+        if workers == 1:
+            for chunk in chunks[1:]:
+                collect(serve(chunk))
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for result in pool.map(serve_share, chunks[1:]):
+                    collect(result)
     result = _concat(parts)
     timings["total"] = time.perf_counter() - t_all
     report["serving"] = {
@@ -528,7 +565,7 @@ def rank(
     report["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
     result.report = report
     if keep_candidates:
-        result.candidates, result.context = table, serve_ctx
+        result.candidates, result.context = tables[0], serve_ctx
     return result
 
 

@@ -186,3 +186,19 @@ def test_grid_settings_fitted_side_by_side_give_what_one_at_a_time_gives(shop, m
     for name in ("items", "reasons", "buy_again_items", "new_items"):
         assert (getattr(one, name) == getattr(two, name)).all(), name
     np.testing.assert_array_equal(one.scores, two.scores)
+
+
+def test_blocks_served_side_by_side_give_what_one_after_another_gives(shop, ranked, monkeypatch) -> None:
+    monkeypatch.setattr(stage, "SERVE_BLOCK", 23)  # 300 customers: 14 blocks
+    monkeypatch.setattr(stage, "cpus", lambda: 2)  # two threads even where the machine has one CPU
+    runs = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(stage, "SERVE_WORKERS", workers)
+        runs[workers] = rank(shop.events, shop.items, top_n=10, seed=42)
+    one, two = runs[1], runs[2]
+    assert (one.user_ids == two.user_ids).all() and (two.user_ids == ranked.user_ids).all()
+    for name in ("item_codes", "reasons", "buy_again_codes", "new_codes"):
+        assert (getattr(one, name) == getattr(two, name)).all(), name
+    for name in ("scores", "buy_again_scores", "new_scores"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name))
+    assert one.report["serving"] == two.report["serving"]
