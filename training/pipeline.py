@@ -85,7 +85,7 @@ class Engine:
     (training/spark/engine.py), with the same signatures and results."""
 
     load_inputs: Callable
-    rank: Callable  # training.ranking.stage.rank's signature (events, items, *, top_n, seed, event_weights)
+    rank: Callable  # training.ranking.stage.rank's signature (events, items, *, top_n, seed, event_weights, progress)
     evaluate_shop: Callable
     # The shop evaluation may run in a copy of the interpreter beside the serving stage (not Spark's: its
     # stage runs on the session the serving stage uses).
@@ -194,7 +194,14 @@ def _run(config: RunConfig, engine: Engine, started: list[Beside]) -> RunResult:
     stage = None
     if config.ranking:
         t = time.perf_counter()
-        stage = engine.rank(events, items, top_n=config.top_n, seed=config.seed, event_weights=config.event_weights)
+        stage = engine.rank(
+            events,
+            items,
+            top_n=config.top_n,
+            seed=config.seed,
+            event_weights=config.event_weights,
+            progress=config.progress,
+        )
         release_unused()
         timings["ranking"] = time.perf_counter() - t
 

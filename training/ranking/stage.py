@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from training.arrays import order_by_group_then_score, unique_sorted
 from training.candidates.base import Context, build_context, buyer_counts, sparse_pairs
@@ -445,6 +446,7 @@ def rank(
     users: list[str] | None = None,
     event_weights: dict[str, float] | None = None,
     keep_candidates: bool = False,
+    progress: bool = False,
 ) -> RankResult:
     """Recommendations, reasons and buy-again lists for every user in `events` (or `users`).
 
@@ -528,12 +530,14 @@ def rank(
     parts: list[RankResult] = []
     pairs = 0
     tables: list[pd.DataFrame] = []
+    bar = tqdm(total=len(serve_users), desc="ranking: serving", unit=" customers", disable=not progress, leave=False)
 
     def collect(result: tuple[RankResult, int, pd.DataFrame | None, dict[str, float]]) -> None:
         nonlocal pairs
         part, n_pairs, table, spent = result
         parts.append(part)
         pairs += n_pairs
+        bar.update(len(part.user_ids))
         tables[:] = [table]
         for k, v in spent.items():
             timings[k] = timings.get(k, 0.0) + v
@@ -552,6 +556,7 @@ def rank(
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 for result in pool.map(serve_share, chunks[1:]):
                     collect(result)
+    bar.close()
     result = _concat(parts)
     timings["total"] = time.perf_counter() - t_all
     report["serving"] = {

@@ -150,6 +150,7 @@ class SparkEngine:
         top_n: int = 100,
         seed: int = 42,
         event_weights: dict[str, float] | None = None,
+        progress: bool = False,  # Spark's own progress is its UI's; the local stage draws a bar
     ) -> RankResult:
         """training.ranking.stage.rank on Spark's copy of `events`. The served rows stay on the executors
         (they publish them, the `--exclude-seen` policy applied there as training/ranking/serving.py applies
