@@ -194,13 +194,9 @@ def _run(config: RunConfig, engine: Engine, started: list[Beside]) -> RunResult:
     stage = None
     if config.ranking:
         t = time.perf_counter()
+        top_n, weights = config.top_n, config.event_weights
         stage = engine.rank(
-            events,
-            items,
-            top_n=config.top_n,
-            seed=config.seed,
-            event_weights=config.event_weights,
-            progress=config.progress,
+            events, items, top_n=top_n, seed=config.seed, event_weights=weights, progress=config.progress
         )
         release_unused()
         timings["ranking"] = time.perf_counter() - t
