@@ -47,16 +47,14 @@ class AnchorSimilarity:
         }
 
     def __call__(self, name: str, source: CandidateSource, anchors: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """source similarity anchor -> target for aligned arrays (0 where unknown)."""
         if name in self._entries:
             return self._entries[name].gather(anchors, targets)
-        return _pair_similarity(source, anchors, targets)
+        return _dense_similarity(source, anchors, targets)
 
 
-def _pair_similarity(source: CandidateSource, anchors: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """source similarity anchor -> target for aligned arrays (0 where unknown)."""
-    sim = getattr(source, "sim", None)
-    if isinstance(sim, sp.csr_matrix):
-        return SortedEntries(sim).gather(anchors, targets)
+def _dense_similarity(source: CandidateSource, anchors: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The same for a source with a dense item x item matrix over its active items (EASE), else 0."""
     if hasattr(source, "b") and hasattr(source, "active"):
         pos = np.full(source.ctx.n_items, -1)
         pos[source.active] = np.arange(len(source.active))
@@ -78,10 +76,10 @@ def reasons(
     """Reason code per row of `rows` (u, i, ui_days and r_<source> columns of the recommended pairs);
     `similarity`: the sources' `AnchorSimilarity`, when made once for many calls."""
     n = len(rows)
-    similarity = similarity or AnchorSimilarity(sources)
     codes = np.full(n, "for_you", dtype=object)
     if not n:
         return codes
+    similarity = similarity or AnchorSimilarity(sources)
     u = rows["u"].to_numpy(dtype=np.int64)
     i = rows["i"].to_numpy(dtype=np.int64)
     names = [s for s in sources if f"r_{s}" in rows]

@@ -529,16 +529,15 @@ def rank(
     share = max(1, cpus() // workers)
     parts: list[RankResult] = []
     pairs = 0
-    tables: list[pd.DataFrame] = []
+    kept: pd.DataFrame | None = None  # the one block's candidates, with keep_candidates
     bar = tqdm(total=len(serve_users), desc="ranking: serving", unit=" customers", disable=not progress, leave=False)
 
     def collect(result: tuple[RankResult, int, pd.DataFrame | None, dict[str, float]]) -> None:
-        nonlocal pairs
-        part, n_pairs, table, spent = result
+        nonlocal pairs, kept
+        part, n_pairs, kept, spent = result
         parts.append(part)
         pairs += n_pairs
         bar.update(len(part.user_ids))
-        tables[:] = [table]
         for k, v in spent.items():
             timings[k] = timings.get(k, 0.0) + v
 
@@ -570,7 +569,7 @@ def rank(
     report["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
     result.report = report
     if keep_candidates:
-        result.candidates, result.context = tables[0], serve_ctx
+        result.candidates, result.context = kept, serve_ctx
     return result
 
 
