@@ -18,7 +18,14 @@ from training.data import columns as C
 from training.data import privacy
 from training.data.loading import LoadReport, check_reference_date, load_events, load_items, load_users
 from training.data.prepare import prepare
-from training.evaluation.protocol import build_hybrid, evaluate_on_test, evaluate_shop, split, tune_on_validation
+from training.evaluation.protocol import (
+    adopted_models,
+    build_hybrid,
+    evaluate_on_test,
+    evaluate_shop,
+    split,
+    tune_on_validation,
+)
 from training.evaluation.tuning import default_tuning
 from training.failures import BadInputError, TrainingError
 from training.lists import (
@@ -206,7 +213,10 @@ def _run(config: RunConfig, engine: Engine, started: list[Beside]) -> RunResult:
     full = prepare(events, items, **config.prepare_kwargs())
     if tuning is None:
         tuning = default_tuning(len(full.items), config.seed)
-    hybrid = build_hybrid(tuning, full)
+    adopted = adopted_models(tuning, full, stage.als if stage is not None else None)
+    if stage is not None:
+        stage.als = None  # the stage's matrix and factors: the hybrid holds its own order of them now
+    hybrid = build_hybrid(tuning, full, adopted)
     timings["final_fit"] = time.perf_counter() - t
     margin = margin_tradeoff(train, test, items, tuning, config, margin_weight(rules)) if config.evaluate else None
     t = time.perf_counter()
@@ -295,6 +305,7 @@ def _run(config: RunConfig, engine: Engine, started: list[Beside]) -> RunResult:
     timings["total"] = time.perf_counter() - t0
     report.timings_seconds = timings
     report.output = {"users": len(full.users), "items": len(full.items), "categories": len(popular) - 1}
+    report.output["hybrid_models_adopted"] = sorted(adopted)  # from the ranking stage instead of fitted again
     return RunResult(
         user_ids=full.users.ids,
         rec_items=rec_items,

@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from training.candidates.ann import InnerProductIndex
 from training.candidates.base import BlockSource, Candidates, Context, log_scaled
+from training.models.als import FittedFactors
 from training.threads import cpus
 
 EASE_MAX_ITEMS = 6000  # fitted up to three times per run (two training windows and serving): seconds each here
@@ -126,6 +127,8 @@ class ALSSource(BlockSource):
     name = "als"
     exclude_own = True
 
+    alpha = 2.0
+
     def __init__(self, factors: int = 64, regularization: float = 0.05, iterations: int = 15, seed: int = 42) -> None:
         self.factors = factors
         self.regularization = regularization
@@ -143,7 +146,7 @@ class ALSSource(BlockSource):
             model = AlternatingLeastSquares(
                 factors=self.factors,
                 regularization=self.regularization,
-                alpha=2.0,
+                alpha=self.alpha,
                 iterations=self.iterations,
                 random_state=self.seed,
                 num_threads=cpus(),  # the same factors at any thread count (training/threads.py)
@@ -155,6 +158,18 @@ class ALSSource(BlockSource):
 
     def block(self, users: np.ndarray) -> np.ndarray:
         return self.uf[users] @ self.vf.T
+
+    def fitted_factors(self) -> FittedFactors:
+        """The factors and what they were fitted on, for a model that would fit the same again."""
+        params = dict(
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            random_state=self.seed,
+        )
+        ctx = self.ctx
+        return FittedFactors(ctx.users.ids, ctx.items.ids, ctx.weights, self.uf, self.vf, params)
 
     def score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Exact dot products pair by pair: no users x items block (the catalog may be 200k items)."""

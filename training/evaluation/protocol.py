@@ -21,6 +21,7 @@ from training.evaluation.split import time_holdout
 from training.evaluation.tuning import METRIC, TuningResult, describe, tune
 from training.failures import TrainingError
 from training.lists import exclusion
+from training.models.als import ALS, FittedFactors
 from training.models.base import Recommender
 from training.models.hybrid import CONTENT, Hybrid
 
@@ -72,6 +73,18 @@ def build_hybrid(tuning: TuningResult, prepared: Prepared, fitted: dict[str, Rec
             continue
         components[name] = fitted.get(name) or factory().fit(prepared.data)
     return Hybrid(components, tuning.weights, tuning.history_shrink).attach(prepared.data)
+
+
+def adopted_models(tuning: TuningResult, prepared: Prepared, als: FittedFactors | None) -> dict[str, Recommender]:
+    """The hybrid's models another stage has fitted already on `prepared`'s matrix: its ALS, when the ranking
+    stage's serving source learned the same matrix with the same settings (compared, not assumed)."""
+    if als is None or tuning.weights.get("als", 0.0) == 0.0 or "als" not in tuning.models:
+        return {}
+    model = tuning.models["als"]()
+    data = prepared.data
+    if isinstance(model, ALS) and model.adopt(als, data.interactions, prepared.users.ids, prepared.items.ids):
+        return {"als": model}
+    return {}
 
 
 def split(events: pd.DataFrame, config: RunConfig) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from training.arrays import order_by_group_then_score, unique_sorted
 from training.candidates.base import Context, build_context, buyer_counts, sparse_pairs
+from training.candidates.cf import ALSSource
 from training.candidates.union import (
     QUOTAS,
     fit_sources,
@@ -52,6 +53,7 @@ from training.candidates.union import (
 from training.data import columns as C
 from training.evaluation.split import time_holdout
 from training.memory import release_unused
+from training.models.als import FittedFactors
 from training.ranking import ranker as R
 from training.ranking.features import FeatureBuilder
 from training.ranking.reasons import AnchorSimilarity
@@ -117,6 +119,9 @@ class RankResult:
     # internal indices of `context` (evaluation: per-source lists and candidate recall).
     candidates: pd.DataFrame | None = None
     context: Context | None = None
+    # The serving ALS source's factors, for the hybrid's final fit on the same events (which adopts them
+    # when its ALS would learn the same matrix with the same settings: training/models/als.py).
+    als: FittedFactors | None = None
 
     @classmethod
     def of_ids(
@@ -568,6 +573,7 @@ def rank(
         report["serving"]["approximate_search"] = approximate
     report["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
     result.report = report
+    result.als = next((s.fitted_factors() for s in sources if isinstance(s, ALSSource)), None)
     if keep_candidates:
         result.candidates, result.context = kept, serve_ctx
     return result
