@@ -219,10 +219,12 @@ def user_batches(users: np.ndarray, n_items: int) -> Iterator[np.ndarray]:
         yield users[start : start + size]
 
 
-def top_n_long(block: np.ndarray, users: np.ndarray, n: int) -> Candidates:
+def top_n_long(block: np.ndarray, users: np.ndarray, n: int, above: float = -np.inf) -> Candidates:
     """Best n finite scores per row of a dense block, as a long table (ties within it: lower item index first).
 
-    -inf marks items a row must not return; rows with fewer allowed items return fewer.
+    -inf marks items a row must not return; rows with fewer allowed items return fewer. Scores at or below
+    `above` are dropped from what the selection kept (what masking them to -inf first gives, but for which of
+    the items tied at a row's cut it keeps, and 5x cheaper than that masking pass over the whole block).
     """
     n_eff = min(n, block.shape[1])
     if n_eff <= 0 or block.shape[0] == 0:
@@ -236,7 +238,7 @@ def top_n_long(block: np.ndarray, users: np.ndarray, n: int) -> Candidates:
     idx = np.take_along_axis(part, order, axis=1)
     vals = np.take_along_axis(vals, order, axis=1)
     ranks = np.broadcast_to(np.arange(1, n_eff + 1, dtype=np.int32), idx.shape)
-    ok = np.isfinite(vals)
+    ok = np.isfinite(vals) & (vals > above)
     rows = np.broadcast_to(np.asarray(users, dtype=np.int64)[:, None], idx.shape)
     return Candidates(rows[ok], idx[ok].astype(np.int64), vals[ok].astype(np.float32), ranks[ok].astype(np.int32))
 
@@ -276,6 +278,10 @@ class BlockSource:
     # The scores are a sparse matrix (absent = 0, never proposed): `sparse_block` gives it, and the top-n
     # and pair scores are taken from its entries instead of a dense users x items block.
     sparse_scores = False
+    # Scores at or below min_score dropped after the dense top-n instead of masked before it: the same
+    # proposals but for which item tied at a row's cut is kept, so only for sources whose scores do not tie
+    # (masking first was 40% of ALS's candidates at 20k items; EASE ties on items bought alike).
+    low_after_selection = False
 
     def fit(self, ctx: Context) -> BlockSource:
         self.ctx = ctx
@@ -289,11 +295,14 @@ class BlockSource:
     def sparse_block(self, users: np.ndarray) -> sp.csr_matrix:
         raise NotImplementedError
 
-    def _masked_block(self, users: np.ndarray) -> np.ndarray:
+    def _masked_block(self, users: np.ndarray, low: bool = True) -> np.ndarray:
+        """The block with -inf where a row may not propose: disallowed items, its own ones when excluded, and
+        (with `low`) scores at or below `min_score` (NaN as well: it is not above anything)."""
         b = np.asarray(self.block(users), dtype=np.float32)
         if not (b.flags.writeable and b.flags.owndata):  # a view (popular's broadcast row): not ours to mask
             b = b.copy()
-        np.copyto(b, -np.inf, where=~(b > self.min_score))  # NaN as well: it is not above anything
+        if low:
+            np.copyto(b, -np.inf, where=~(b > self.min_score))
         b[:, self.ctx.disallowed] = -np.inf
         if self.exclude_own:
             own = self.ctx.weights[users]
@@ -315,6 +324,8 @@ class BlockSource:
         workers = min(cpus(), len(batches))
 
         def one(chunk: np.ndarray) -> Candidates:
+            if self.low_after_selection:
+                return top_n_long(self._masked_block(chunk, low=False), chunk, n, above=self.min_score)
             return top_n_long(self._masked_block(chunk), chunk, n)
 
         # One BLAS thread per batch, the batches being the parallelism; set once here, not in each worker

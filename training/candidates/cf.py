@@ -128,6 +128,7 @@ class ALSSource(BlockSource):
     exclude_own = True
 
     alpha = 2.0
+    low_after_selection = True  # dot products of randomly started factors: no ties to pick among
 
     def __init__(self, factors: int = 64, regularization: float = 0.05, iterations: int = 15, seed: int = 42) -> None:
         self.factors = factors

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from training.candidates import cf
 from training.candidates.ann import InnerProductIndex
-from training.candidates.base import build_context
+from training.candidates.base import Candidates, build_context, top_n_long, user_batches
 from training.data import columns as C
 from training.datasets.synthetic import generate
 
@@ -149,3 +149,22 @@ def test_sorted_entries_look_up_as_scipy_indexes() -> None:
         np.testing.assert_array_equal(entries.gather(rows, cols), want)
     np.testing.assert_array_equal(gather_pairs(m, rows, cols), want)
     assert not SortedEntries(sp.csr_matrix((3, 3), dtype=np.float32)).gather(rows[:5] % 3, cols[:5] % 3).any()
+
+
+def test_als_drops_low_scores_after_its_selection_as_masking_them_first_would(fitted) -> None:
+    ctx = fitted.ctx
+    users = np.arange(ctx.n_users)
+    masked_first = Candidates.concat(
+        [top_n_long(fitted._masked_block(c), c, 40) for c in user_batches(users, ctx.n_items)]
+    )
+    got = fitted.dense_candidates(users, 40)
+    for name in ("user", "item", "score", "rank"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(masked_first, name))
+    assert (got.score > fitted.min_score).all()
+
+
+def test_top_n_drops_what_is_not_above_its_floor() -> None:
+    block = np.array([[3.0, -1.0, np.nan, 0.0, 2.0, -np.inf], [-2.0, -1.0, 0.0, np.nan, -np.inf, -3.0]], np.float32)
+    got = top_n_long(block, np.array([7, 9]), 4, above=0.0)
+    assert got.user.tolist() == [7, 7] and got.item.tolist() == [0, 4] and got.rank.tolist() == [1, 2]
+    assert len(top_n_long(block, np.array([7, 9]), 4)) == 8  # without a floor: the best 4 of each row, all finite
