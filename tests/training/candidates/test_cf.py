@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from training.candidates import cf
 from training.candidates.ann import InnerProductIndex
@@ -149,6 +151,39 @@ def test_sorted_entries_look_up_as_scipy_indexes() -> None:
         np.testing.assert_array_equal(entries.gather(rows, cols), want)
     np.testing.assert_array_equal(gather_pairs(m, rows, cols), want)
     assert not SortedEntries(sp.csr_matrix((3, 3), dtype=np.float32)).gather(rows[:5] % 3, cols[:5] % 3).any()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_rows=st.integers(1, 60),
+    n_cols=st.integers(1, 40),
+    density=st.floats(0.0, 1.0),
+    block_cells=st.integers(1, 500),
+    pairs=st.integers(0, 300),
+    sorted_rows=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_pairs_read_from_a_dense_buffer_as_scipy_indexes(
+    n_rows, n_cols, density, block_cells, pairs, sorted_rows, seed
+) -> None:
+    """Any buffer size (one row at a time up to all of them), rows in any order, columns unsorted in a row."""
+    from training.candidates import base
+    from training.candidates.base import gather_pairs
+
+    rng = np.random.default_rng(seed)
+    m = sp.random(n_rows, n_cols, density=density, format="csr", random_state=seed, dtype=np.float32)
+    for r in range(n_rows):  # a product's columns come in any order within a row
+        lo, hi = m.indptr[r], m.indptr[r + 1]
+        perm = lo + rng.permutation(hi - lo)
+        m.indices[lo:hi], m.data[lo:hi] = m.indices[perm], m.data[perm]
+    m.has_sorted_indices = False
+    rows, cols = rng.integers(0, n_rows, pairs), rng.integers(0, n_cols, pairs)
+    if sorted_rows:
+        rows = np.sort(rows)
+    want = np.asarray(m.tocsc()[rows, cols]).ravel().astype(np.float32) if pairs else np.zeros(0, np.float32)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(base, "BLOCK_CELLS", block_cells)
+        np.testing.assert_array_equal(gather_pairs(m, rows, cols), want)
 
 
 def test_als_drops_low_scores_after_its_selection_as_masking_them_first_would(fitted) -> None:
