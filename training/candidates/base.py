@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from training.arrays import top_n_per_row
+from training.arrays import top_n_per_row, unique_sorted
 from training.data import columns as C
 from training.data.idmap import IdMap
 from training.data.interactions import event_weights as event_weights_of
@@ -151,9 +151,7 @@ def build_context(
     shape = (len(users), len(item_map))
     weights = _csr(u, i, w, shape)
     history = _csr(u, i, w * position_decay(ev, HISTORY_HALF_LIFE, users=u), shape)
-    p = ev[ev[C.EVENT] == C.PURCHASE]
-    days = p.assign(_d=p[C.TIMESTAMP].dt.floor("D")).drop_duplicates(["u", "i", "_d"])
-    bought = _csr(days["u"], days["i"], np.ones(len(days), dtype=np.float32), shape)
+    bought = _purchase_days(ev, shape)
 
     catalog = items.drop_duplicates(C.ITEM_ID, keep="last").set_index(C.ITEM_ID).reindex(pd.Index(item_map.ids))
     in_catalog = catalog[C.TITLE].notna().to_numpy()
@@ -188,6 +186,25 @@ def build_context(
         has_orders=has_orders,
         item_state=item_state,
     )
+
+
+def _purchase_days(ev: pd.DataFrame, shape: tuple[int, int]) -> sp.csr_matrix:
+    """Distinct days each customer bought each item on, from the context's frame: one integer key per
+    purchase sorted once (a three-column drop_duplicates was a third of building a 12.6M-event context)."""
+    is_purchase = (ev[C.EVENT] == C.PURCHASE).to_numpy()
+    u = ev["u"].to_numpy()[is_purchase].astype(np.int64)
+    i = ev["i"].to_numpy()[is_purchase].astype(np.int64)
+    stamps = ev[C.TIMESTAMP][is_purchase]
+    if stamps.dt.tz is not None:  # days of the stamps' own clock, as dt.floor("D") takes them
+        stamps = stamps.dt.tz_localize(None)
+    day = stamps.to_numpy().astype("datetime64[D]").astype(np.int64)
+    if not len(day):
+        return _csr(u, i, np.ones(0, dtype=np.float32), shape)
+    day -= day.min()
+    span = int(day.max()) + 1
+    key = unique_sorted((u * shape[1] + i) * span + day)  # < 2^63 for any shop (2M x 200k x 20 years)
+    pair = key // span
+    return _csr(pair // shape[1], pair % shape[1], np.ones(len(key), dtype=np.float32), shape)
 
 
 def log_scaled(m: sp.csr_matrix) -> sp.csr_matrix:

@@ -19,6 +19,8 @@ unchanged to features recomputed on all the data. Groups:
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 
@@ -53,6 +55,7 @@ class FeatureBuilder:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self._blocks = threading.local()  # each thread's feature block, reused by build(reuse=True)
         n_u, n_i = ctx.n_users, ctx.n_items
         ev = ctx.events
         p = ctx.purchases()
@@ -153,8 +156,12 @@ class FeatureBuilder:
         self.cat_aff = group_affinity(ctx, ctx.item_category)
         self.brand_aff = group_affinity(ctx, ctx.item_brand) if (ctx.item_brand >= 0).any() else None
 
-    def build(self, table: pd.DataFrame, source_names: list[str]) -> pd.DataFrame:
-        """Feature frame (float32) for the pairs of a union table (same row order)."""
+    def build(self, table: pd.DataFrame, source_names: list[str], reuse: bool = False) -> pd.DataFrame:
+        """Feature frame (float32) for the pairs of a union table (same row order).
+
+        `reuse`: the frame is laid in this thread's block of the previous call, grown when too small, so the
+        caller must be done with that frame (the serving blocks are: each is scored and gone before the next).
+        Fresh pages for every block (~250 MB at 5,000 customers) cost ~0.3 s of page faults each."""
         n_i = self.ctx.n_items
         u = table["u"].to_numpy(dtype=np.int64)
         i = table["i"].to_numpy(dtype=np.int64)
@@ -202,8 +209,16 @@ class FeatureBuilder:
         # laid out a feature after another as pandas keeps a block: each column is written in one run (a
         # pair's row at a time strode across the block: 11 s of 10.5M pairs' 18 s), LightGBM reads either
         names = list(f)
-        x = np.empty((len(names), len(u)), dtype=np.float32)
+        x = self._block(len(names) * len(u), reuse).reshape(len(names), len(u))
         for k, name in enumerate(names):
             x[k] = f[name]
         x[np.isinf(x)] = np.nan
         return pd.DataFrame(x.T, columns=names, copy=False)
+
+    def _block(self, size: int, reuse: bool) -> np.ndarray:
+        if not reuse:
+            return np.empty(size, dtype=np.float32)
+        kept = getattr(self._blocks, "x", None)
+        if kept is None or len(kept) < size:
+            kept = self._blocks.x = np.empty(size, dtype=np.float32)
+        return kept[:size]

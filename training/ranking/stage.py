@@ -510,7 +510,7 @@ def rank(
         table = union(sources, chunk, serve_ctx.n_items, cfg.quotas, spent, cfg.shortlist)
         table = drop_never_rebought(table, serve_ctx, cfg.min_buyers_once)
         t = time.perf_counter()
-        feats = builder.build(table, names)
+        feats = builder.build(table, names, reuse=True)  # gone before this thread's next block
         spent["features"] = time.perf_counter() - t
         t = time.perf_counter()
         if booster is not None:
