@@ -57,6 +57,9 @@ def test_the_evaluation_beside_the_serving_stage_is_the_one_in_sequence(config: 
     a_fbt, b_fbt = beside.merchandising.bought_together, in_sequence.merchandising.bought_together
     assert a_fbt.lists() and a_fbt.lists() == b_fbt.lists() and a_fbt.report == b_fbt.report
     assert beside.report.merchandising == in_sequence.report.merchandising
+    # the hybrid (similar items) took the serving stage's ALS instead of fitting the same one again
+    assert beside.report.output["hybrid_models_adopted"] == ["als"]
+    np.testing.assert_array_equal(beside.similar_scores, in_sequence.similar_scores)
 
 
 def _broken_evaluation(*args, **kwargs) -> dict:

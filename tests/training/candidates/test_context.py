@@ -110,3 +110,15 @@ def test_item_based_sources_share_one_log_scaled_history(ctx) -> None:
     assert ctx.log_history.dtype == np.float32
     np.testing.assert_array_equal(ctx.log_history.indices, ctx.history.indices)
     np.testing.assert_array_equal(ctx.log_history.data, np.log1p(ctx.history.data))
+
+
+@pytest.mark.parametrize("tz", [None, "UTC", "America/New_York"])
+def test_bought_counts_distinct_purchase_days_of_the_stamps_own_clock(shop, tz) -> None:
+    events = shop.events.copy()
+    stamps = events[C.TIMESTAMP].dt.tz_convert("UTC")
+    events[C.TIMESTAMP] = stamps.dt.tz_localize(None) if tz is None else stamps.dt.tz_convert(tz)
+    ctx = build_context(events, shop.items, events[C.TIMESTAMP].max() + pd.Timedelta(microseconds=1))
+    p = ctx.events[ctx.events[C.EVENT] == C.PURCHASE]
+    days = p.assign(_d=p[C.TIMESTAMP].dt.floor("D")).drop_duplicates(["u", "i", "_d"])
+    want = sp.coo_matrix((np.ones(len(days), np.float32), (days["u"], days["i"])), shape=ctx.bought.shape).tocsr()
+    assert (ctx.bought != want).nnz == 0 and ctx.bought.max() >= 2  # some items bought on several days
