@@ -175,7 +175,9 @@ def segment_popular_lists(
     out = {}
     for sid, users in members.items():
         wanted = user_index.get_indexer(pd.Index(users))
-        mine = np.isin(user_codes, wanted[wanted >= 0])
+        member = np.zeros(len(user_ids), dtype=bool)  # a table per customer code: no sort of every event's
+        member[wanted[wanted >= 0]] = True
+        mine = member[user_codes]
         their_items = item_codes[mine]
         touched = np.flatnonzero(np.bincount(their_items, minlength=len(item_ids)))
         sums = np.bincount(their_items, weights=w[mine], minlength=len(item_ids))[touched]
