@@ -144,14 +144,8 @@ class ALSSource(BlockSource):
         super().fit(ctx)
         conf = log_scaled(ctx.weights)
         with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
-                factors=self.factors,
-                regularization=self.regularization,
-                alpha=self.alpha,
-                iterations=self.iterations,
-                random_state=self.seed,
-                num_threads=cpus(),  # the same factors at any thread count (training/threads.py)
-            )
+            # the same factors at any thread count (training/threads.py)
+            model = AlternatingLeastSquares(**self.params(), num_threads=cpus())
             model.fit(conf, show_progress=False)
         self.uf = np.asarray(model.user_factors, dtype=np.float32)
         self.vf = np.asarray(model.item_factors, dtype=np.float32)
@@ -160,17 +154,15 @@ class ALSSource(BlockSource):
     def block(self, users: np.ndarray) -> np.ndarray:
         return self.uf[users] @ self.vf.T
 
+    def params(self) -> dict:
+        """implicit's settings of this fit (what decides the factors besides the data)."""
+        keys = ("factors", "regularization", "alpha", "iterations")
+        return {k: getattr(self, k) for k in keys} | {"random_state": self.seed}
+
     def fitted_factors(self) -> FittedFactors:
         """The factors and what they were fitted on, for a model that would fit the same again."""
-        params = dict(
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            random_state=self.seed,
-        )
         ctx = self.ctx
-        return FittedFactors(ctx.users.ids, ctx.items.ids, ctx.weights, self.uf, self.vf, params)
+        return FittedFactors(ctx.users.ids, ctx.items.ids, ctx.weights, self.uf, self.vf, self.params())
 
     def score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Exact dot products pair by pair: no users x items block (the catalog may be 200k items)."""

@@ -53,14 +53,8 @@ class ALS(Recommender):
         confidence = data.interactions.copy()
         confidence.data = np.log1p(confidence.data).astype(np.float32)
         with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
-                factors=self.factors,
-                regularization=self.regularization,
-                alpha=self.alpha,
-                iterations=self.iterations,
-                random_state=self.random_state,
-                num_threads=cpus(),  # the same factors at any thread count (training/threads.py)
-            )
+            # the same factors at any thread count (training/threads.py)
+            model = AlternatingLeastSquares(**self.params(), num_threads=cpus())
             model.fit(confidence, show_progress=False)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
