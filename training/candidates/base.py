@@ -241,7 +241,7 @@ def top_n_long(block: np.ndarray, users: np.ndarray, n: int, above: float = -np.
 
     -inf marks items a row must not return; rows with fewer allowed items return fewer. Scores at or below
     `above` are dropped from what the selection kept (what masking them to -inf first gives, but for which of
-    the items tied at a row's cut it keeps, and 5x cheaper than that masking pass over the whole block).
+    the items tied at a row's cut it keeps, without a masking pass over the whole block).
     """
     n_eff = min(n, block.shape[1])
     if n_eff <= 0 or block.shape[0] == 0:
@@ -341,9 +341,8 @@ class BlockSource:
         workers = min(cpus(), len(batches))
 
         def one(chunk: np.ndarray) -> Candidates:
-            if self.low_after_selection:
-                return top_n_long(self._masked_block(chunk, low=False), chunk, n, above=self.min_score)
-            return top_n_long(self._masked_block(chunk), chunk, n)
+            block = self._masked_block(chunk, low=not self.low_after_selection)
+            return top_n_long(block, chunk, n, above=self.min_score)  # masked low scores fail `above` too
 
         # One BLAS thread per batch, the batches being the parallelism; set once here, not in each worker
         # (threadpoolctl's limit is process-wide: workers entering and leaving it would race).
@@ -444,7 +443,7 @@ def gather_pairs(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.nda
     order = None if bool((rows[1:] >= rows[:-1]).all()) else np.argsort(rows, kind="stable")
     by_row = rows if order is None else rows[order]
     step = max(1, min(n_rows, BLOCK_CELLS // max(1, n_cols)))
-    buf = np.zeros((step, n_cols), dtype=np.float32)
+    flat = np.zeros(step * n_cols, dtype=np.float32)  # the dense buffer: `step` rows of m
     data = m.data.astype(np.float32, copy=False)
     for lo in range(int(by_row[0]) // step * step, int(by_row[-1]) + 1, step):
         hi = min(lo + step, n_rows)
@@ -453,7 +452,6 @@ def gather_pairs(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.nda
             continue
         a, b = m.indptr[lo], m.indptr[hi]
         cells = np.repeat(np.arange(hi - lo, dtype=np.int64) * n_cols, np.diff(m.indptr[lo : hi + 1])) + m.indices[a:b]
-        flat = buf.reshape(-1)
         flat[cells] = data[a:b]
         sel = slice(p0, p1) if order is None else order[p0:p1]
         out[sel] = flat[(rows[sel] - lo) * n_cols + cols[sel]]

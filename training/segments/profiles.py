@@ -175,7 +175,7 @@ def segment_popular_lists(
     out = {}
     for sid, users in members.items():
         wanted = user_index.get_indexer(pd.Index(users))
-        member = np.zeros(len(user_ids), dtype=bool)  # a table per customer code: no sort of every event's
+        member = np.zeros(len(user_ids), dtype=bool)  # a table per customer code (np.isin sorted every event)
         member[wanted[wanted >= 0]] = True
         mine = member[user_codes]
         their_items = item_codes[mine]
